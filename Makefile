@@ -1,0 +1,46 @@
+# airflow-gke: `make preview` (offline, no cloud account) and `make test` (the whole suite).
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: preview test unit integration scan bench venv tool-venvs postgres clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+.venv-checkov/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+.venv-airflow/.installed: requirements-airflow.txt
+	test -x .venv-airflow/bin/python || $(PYTHON) -m venv .venv-airflow
+	.venv-airflow/bin/pip install -q --disable-pip-version-check -r requirements-airflow.txt
+	touch $@
+
+tool-venvs: .venv-checkov/.installed .venv-airflow/.installed
+
+postgres:
+	bash scripts/ensure-postgres.sh
+
+## Offline preview of STACK (dev|prod): resource tree, build/$(STACK)/resources.json and manifests/
+preview: venv
+	$(PY) -m preview --stack $(STACK)
+
+## Fast suite: unit tests under mocks, manifest schema validation and policy checks
+unit: venv
+	$(PY) -m pytest -q -m "not integration"
+
+## Whole suite: unit + checkov scan + real PostgreSQL and real Airflow
+test: venv tool-venvs postgres
+	$(PY) -m pytest -q
+
+bench: venv tool-venvs postgres
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,1 @@
+"""Reusable Pulumi components for Apache Airflow on Google Cloud (GKE + Cloud SQL)."""

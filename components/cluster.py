@@ -1,0 +1,192 @@
+"""GKE cluster, Standard or Autopilot: private nodes, Workload Identity, shielded nodes,
+Dataplane V2, a dedicated node service account; plus a kubeconfig and a Kubernetes provider."""
+
+from __future__ import annotations
+
+import json
+from typing import NotRequired, Optional, Sequence, TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from .common import child_options, type_token
+from .network import PODS_RANGE, SERVICES_RANGE
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+SPOT_TAINT = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NO_SCHEDULE"}
+
+
+def build_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials inside)."""
+    context = f"gke_{cluster_name}"
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {
+            "certificate-authority-data": ca_certificate, "server": f"https://{endpoint}"}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+        "users": [{"name": context, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+            "provideClusterInfo": True,
+            "interactiveMode": "IfAvailable",
+        }}}],
+    }, indent=2)
+
+
+class ClusterArgs(TypedDict):
+    project: pulumi.Input[str]
+    """GCP project id; the Workload Identity pool is PROJECT.svc.id.goog."""
+    location: pulumi.Input[str]
+    """A zone (zonal Standard cluster) or a region (regional Standard, or Autopilot)."""
+    mode: str
+    """`standard` or `autopilot`."""
+    network_id: pulumi.Input[str]
+    """VPC id."""
+    subnet_id: pulumi.Input[str]
+    """Subnet with the `pods` and `services` secondary ranges."""
+    master_cidr: pulumi.Input[str]
+    """/28 range for the control plane's private endpoint."""
+    master_authorized_networks: Sequence[str]
+    """CIDRs allowed to reach the control plane's public endpoint (empty: none outside the VPC)."""
+    node_service_account: pulumi.Input[str]
+    """Email of the dedicated node service account."""
+    release_channel: NotRequired[str]
+    """GKE release channel (default REGULAR)."""
+    kubernetes_version: NotRequired[str]
+    """Minimum control plane version, 1.29 or newer (native sidecars)."""
+    machine_type: NotRequired[str]
+    """Standard mode: machine type of the main node pool."""
+    min_nodes: NotRequired[int]
+    """Standard mode: autoscaler minimum per zone."""
+    max_nodes: NotRequired[int]
+    """Standard mode: autoscaler maximum per zone."""
+    disk_size_gb: NotRequired[int]
+    """Standard mode: node boot disk size."""
+    spot_pool: NotRequired[bool]
+    """Standard mode: add a tainted Spot node pool for task pods."""
+    spot_machine_type: NotRequired[str]
+    """Standard mode: machine type of the Spot pool."""
+    spot_max_nodes: NotRequired[int]
+    """Standard mode: autoscaler maximum of the Spot pool."""
+    deletion_protection: NotRequired[bool]
+    """Refuse to delete the cluster (default True)."""
+    labels: NotRequired[dict]
+    """Resource labels."""
+
+
+class Cluster(pulumi.ComponentResource):
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    workload_pool: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(type_token("Cluster"), name, {}, opts)
+        autopilot = args["mode"] == "autopilot"
+        workload_pool = pulumi.Output.concat(args["project"], ".svc.id.goog")
+        common = dict(
+            project=args["project"],
+            location=args["location"],
+            network=args["network_id"],
+            subnetwork=args["subnet_id"],
+            deletion_protection=args.get("deletion_protection", True),
+            min_master_version=args.get("kubernetes_version"),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.get("release_channel", "REGULAR")),
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=PODS_RANGE, services_secondary_range_name=SERVICES_RANGE),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True,
+                # The public endpoint stays, limited to master_authorized_networks, so `pulumi up` can reach it.
+                enable_private_endpoint=False,
+                master_ipv4_cidr_block=args["master_cidr"],
+            ),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                gcp_public_cidrs_access_enabled=False,
+                cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                    cidr_block=cidr, display_name=f"authorized-{i}")
+                    for i, cidr in enumerate(args["master_authorized_networks"])],
+            ),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(workload_pool=workload_pool),
+            master_auth=gcp.container.ClusterMasterAuthArgs(
+                client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(
+                    issue_client_certificate=False)),
+            enable_legacy_abac=False,
+            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: NetworkPolicy enforcement built in
+            maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
+                daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(
+                    start_time="03:00")),
+            resource_labels=args.get("labels"),
+        )
+        if autopilot:
+            cluster = gcp.container.Cluster(
+                f"{name}-gke", enable_autopilot=True,
+                cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                    auto_provisioning_defaults=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                        service_account=args["node_service_account"], oauth_scopes=[CLOUD_PLATFORM_SCOPE])),
+                **common, opts=child_options(self, opts))
+        else:
+            cluster = gcp.container.Cluster(
+                f"{name}-gke",
+                enable_shielded_nodes=True,
+                # The default pool is removed at once; pools are managed separately so they can change
+                # without replacing the cluster. Its short-lived node still uses the dedicated SA.
+                remove_default_node_pool=True,
+                initial_node_count=1,
+                node_config=gcp.container.ClusterNodeConfigArgs(
+                    service_account=args["node_service_account"], oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                    workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(
+                        mode="GKE_METADATA"),
+                    shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                        enable_secure_boot=True, enable_integrity_monitoring=True)),
+                **common, opts=child_options(self, opts))
+            self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts)
+            if args.get("spot_pool"):
+                self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts)
+
+        kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate) \
+            .apply(lambda parts: build_kubeconfig(*parts))
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.workload_pool = workload_pool
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child_options(self, opts))
+        self.register_outputs({
+            "name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
+            "workload_pool": self.workload_pool,
+        })
+
+    def _node_pool(self, resource_name: str, cluster: gcp.container.Cluster, args: ClusterArgs, spot: bool,
+                   opts: Optional[pulumi.ResourceOptions] = None) -> gcp.container.NodePool:
+        return gcp.container.NodePool(
+            resource_name,
+            project=args["project"],
+            location=args["location"],
+            cluster=cluster.name,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                min_node_count=0 if spot else args.get("min_nodes", 1),
+                max_node_count=args.get("spot_max_nodes", 5) if spot else args.get("max_nodes", 3)),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=args.get("spot_machine_type", "e2-standard-4") if spot else args.get("machine_type", "e2-standard-2"),
+                disk_size_gb=args.get("disk_size_gb", 50),
+                disk_type="pd-balanced",
+                image_type="COS_CONTAINERD",
+                spot=spot,
+                service_account=args["node_service_account"],
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True),
+                gcfs_config=gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=True),  # image streaming
+                metadata={"disable-legacy-endpoints": "true"},
+                labels={"airflow-gke/pool": "spot" if spot else "default"},
+                # Only pods that tolerate Spot (task pods that opt in) land on the Spot pool.
+                taints=[gcp.container.NodePoolNodeConfigTaintArgs(**SPOT_TAINT)] if spot else None,
+                resource_labels=args.get("labels"),
+            ),
+            opts=child_options(self, opts))

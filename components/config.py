@@ -1,0 +1,553 @@
+"""Typed, validated stack configuration: the only place that reads `pulumi.Config`.
+
+Every value is parsed and checked before any resource is declared. All problems are
+collected and raised together as one `ConfigError` whose lines each name the key, the
+value, what is allowed and the `pulumi config set` command that fixes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+
+PROJECT = "airflow-gke"
+
+# Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
+AIRFLOW_VERSION = "3.3.2"
+DEFAULT_AIRFLOW_IMAGE = f"apache/airflow:{AIRFLOW_VERSION}-python3.12"
+GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.7.1"
+CLOUD_SQL_PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+CLUSTER_MODES = ("standard", "autopilot")
+RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+POSTGRES_VERSIONS = ("POSTGRES_16", "POSTGRES_17")
+SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
+# Native sidecars (init containers with restartPolicy: Always) need Kubernetes >= 1.29.
+MIN_KUBERNETES_MINOR = 29
+
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?$")
+_DB_TIER = re.compile(r"^db-(f1-micro|g1-small|custom-\d+-\d+|perf-optimized-n-\d+|[a-z0-9]+(-[a-z0-9]+)+)$")
+_MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
+_MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_GIT_REF = re.compile(r"^(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
+_IMAGE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_GIT_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
+
+
+class ConfigError(pulumi.RunError):
+    """Raised before any resource is declared when stack configuration is invalid."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        header = "Invalid stack configuration:" if len(problems) > 1 else "Invalid stack configuration."
+        super().__init__("\n".join([header, *("  - " + p for p in problems)]))
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    master_cidr: str
+    private_services_prefix_length: int
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    mode: str
+    regional: bool
+    location: str
+    release_channel: str
+    kubernetes_version: str
+    master_authorized_networks: tuple[str, ...]
+    node_machine_type: str
+    node_min_count: int
+    node_max_count: int
+    node_disk_size_gb: int
+    spot_pool: bool
+    spot_machine_type: str
+    spot_max_count: int
+    deletion_protection: bool
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    version: str
+    tier: str
+    high_availability: bool
+    disk_size_gb: int
+    backup_retention_count: int
+    log_retention_days: int
+    maintenance_day: int
+    maintenance_hour: int
+    flags: tuple[tuple[str, str], ...]
+    deletion_protection: bool
+    pulumi_protect: bool
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    repository_id: str
+    keep_versions: int
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    cpu: str
+    memory: str
+    cpu_limit: str
+    memory_limit: str
+
+    def to_k8s(self) -> dict:
+        return {
+            "requests": {"cpu": self.cpu, "memory": self.memory},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
+    "scheduler": ContainerResources("500m", "1Gi", "1", "1Gi"),
+    "api-server": ContainerResources("250m", "1Gi", "1", "1Gi"),
+    "dag-processor": ContainerResources("250m", "1Gi", "1", "1Gi"),
+    "triggerer": ContainerResources("100m", "512Mi", "500m", "512Mi"),
+    "maintenance": ContainerResources("10m", "256Mi", "100m", "512Mi"),
+    "cloud-sql-proxy": ContainerResources("50m", "64Mi", "250m", "128Mi"),
+    "git-sync": ContainerResources("20m", "64Mi", "200m", "256Mi"),
+    "migrations": ContainerResources("250m", "512Mi", "1", "1Gi"),
+    "worker": ContainerResources("250m", "512Mi", "1", "1Gi"),
+}
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    namespace: str
+    image: str
+    replicas: int
+    dags_repo: str
+    dags_ref: str
+    dags_subpath: str
+    git_sync_period_seconds: int
+    git_sync_max_failures: int
+    dag_refresh_seconds: int
+    service_type: str
+    load_balancer_source_ranges: tuple[str, ...]
+    allow_public_ui: bool
+    admin_username: str
+    admin_email: str
+    admin_password: Optional[pulumi.Output[str]]
+    git_credentials: Optional[pulumi.Output[str]]
+    git_credentials_kind: str  # "none", "token" or "ssh"
+    resources: Mapping[str, ContainerResources]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    region: str
+    environment: str
+    name_prefix: str
+    network: NetworkSettings
+    cluster: ClusterSettings
+    database: DatabaseSettings
+    registry: RegistrySettings
+    log_retention_days: int
+    airflow: AirflowSettings
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+# A source answers `get(namespace, key)` with the raw string value or None; secrets with `get_secret`.
+class PulumiConfigSource:
+    def __init__(self) -> None:
+        self._configs = {ns: pulumi.Config(ns) for ns in (PROJECT, "gcp")}
+
+    def get(self, namespace: str, key: str) -> Optional[str]:
+        return self._configs[namespace].get(key)
+
+    def get_secret(self, namespace: str, key: str) -> Optional[pulumi.Output[str]]:
+        return self._configs[namespace].get_secret(key)
+
+
+class _Reader:
+    """Parses raw config strings and collects every problem instead of stopping at the first."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    @staticmethod
+    def full_key(key: str) -> str:
+        return key if ":" in key else f"{PROJECT}:{key}"
+
+    def _raw(self, key: str) -> Optional[str]:
+        namespace, _, name = self.full_key(key).partition(":")
+        value = self.source.get(namespace, name)
+        return None if value is None or value == "" else value
+
+    def fail(self, key: str, value: Any, allowed: str, example: str = "<value>") -> None:
+        key = self.full_key(key)
+        self.problems.append(
+            f"{key} = {value!r} is not allowed: {allowed}. Fix: pulumi config set {key} {example}"
+        )
+
+    def missing(self, key: str, example: str) -> None:
+        key = self.full_key(key)
+        self.problems.append(f"{key} is required but not set. Fix: pulumi config set {key} {example}")
+
+    def parsed(self, key: str, default: Any, parse: Callable[[str], Any], allowed: str, example: str) -> Any:
+        raw = self._raw(key)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, TypeError):
+            self.fail(key, raw, allowed, example)
+            return default
+
+    def required_string(self, key: str, pattern: re.Pattern, allowed: str, example: str) -> str:
+        raw = self._raw(key)
+        if raw is None:
+            self.missing(key, example)
+            return ""
+        if not pattern.match(raw):
+            self.fail(key, raw, allowed, example)
+        return raw
+
+    def string(self, key: str, default: str, pattern: Optional[re.Pattern] = None,
+               choices: Optional[tuple[str, ...]] = None, allowed: str = "", example: str = "<value>") -> str:
+        raw = self._raw(key)
+        if raw is None:
+            return default
+        if choices is not None and raw not in choices:
+            self.fail(key, raw, f"one of {', '.join(choices)}", choices[0])
+        elif pattern is not None and not pattern.match(raw):
+            self.fail(key, raw, allowed, example)
+        return raw
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        allowed = f"a whole number from {low} to {high}"
+        value = self.parsed(key, default, _parse_int, allowed, str(default))
+        if not low <= value <= high:
+            self.fail(key, self._raw(key), allowed, str(default))
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self.parsed(key, default, _parse_bool, "true or false", str(default).lower())
+
+    def cidr(self, key: str, default: str) -> str:
+        allowed = "an IPv4 CIDR block such as 10.0.0.0/20"
+        return self.parsed(key, default, lambda raw: str(_parse_cidr(raw)), allowed, default)
+
+    def cidr_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = "a JSON list of IPv4 CIDR blocks, e.g. [\"203.0.113.0/24\"]"
+        return self.parsed(key, default, lambda raw: tuple(str(_parse_cidr(c)) for c in _parse_list(raw)),
+                           allowed, "--path '[0]' 203.0.113.0/24")
+
+    def duration(self, key: str, default: int, low: int, high: int) -> int:
+        allowed = f"a duration such as 30s, 2m or 1m30s, from {low}s to {high}s"
+        value = self.parsed(key, default, _parse_duration, allowed, f"{default}s")
+        if not low <= value <= high:
+            self.fail(key, self._raw(key), allowed, f"{default}s")
+            return default
+        return value
+
+    def json_object(self, key: str) -> dict:
+        return self.parsed(key, {}, _parse_object, "a JSON object", "--path <field> <value>")
+
+    def secret(self, key: str) -> Optional[pulumi.Output[str]]:
+        namespace, _, name = self.full_key(key).partition(":")
+        getter = getattr(self.source, "get_secret", None)
+        return getter(namespace, name) if getter else None
+
+
+def _parse_int(raw: str) -> int:
+    if isinstance(raw, bool) or not re.fullmatch(r"-?\d+", str(raw).strip()):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = str(raw).strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(raw)
+    return lowered == "true"
+
+
+def _parse_cidr(raw: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(str(raw).strip(), strict=True)
+
+
+def _parse_list(raw: str) -> list:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, list):
+        raise ValueError(raw)
+    return value
+
+
+def _parse_object(raw: str) -> dict:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict):
+        raise ValueError(raw)
+    return value
+
+
+def _parse_duration(raw: str) -> int:
+    text = str(raw).strip()
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.match(text)
+    if not text or not match:
+        raise ValueError(raw)
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def is_valid_git_url(url: str) -> bool:
+    return url.startswith(("https://", "ssh://")) or bool(_GIT_SSH_SCP.match(url))
+
+
+def image_problem(image: str) -> Optional[str]:
+    """Why an image reference is unusable, or None when it is a pinned, well-formed reference."""
+    match = _IMAGE.match(image)
+    if not match:
+        return "a container image reference such as REGION-docker.pkg.dev/PROJECT/REPO/airflow:1.0"
+    if not match.group("tag") and not match.group("digest"):
+        return "an image pinned to a tag or digest (no implicit latest)"
+    if match.group("tag") == "latest" and not match.group("digest"):
+        return "an image pinned to a release tag or digest, not :latest"
+    return None
+
+
+def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, ContainerResources]:
+    overrides = reader.json_object("containerResources")
+    resources = dict(DEFAULT_RESOURCES)
+    for container, fields in overrides.items():
+        base = resources.get(container)
+        if base is None or not isinstance(fields, dict):
+            reader.fail(f"containerResources.{container}", fields,
+                        f"an object keyed by one of {', '.join(DEFAULT_RESOURCES)}",
+                        "--path 'containerResources.scheduler.cpu' 500m")
+            continue
+        values = {"cpu": base.cpu, "memory": base.memory, "cpuLimit": base.cpu_limit, "memoryLimit": base.memory_limit}
+        for name, value in fields.items():
+            pattern = _CPU if name.startswith("cpu") else _MEMORY
+            if name not in values or not pattern.match(str(value)):
+                reader.fail(f"containerResources.{container}.{name}", value,
+                            "cpu/cpuLimit like 500m or 1, memory/memoryLimit like 512Mi or 1Gi",
+                            f"--path 'containerResources.{container}.cpu' 500m")
+                continue
+            values[name] = str(value)
+        resources[container] = ContainerResources(values["cpu"], values["memory"], values["cpuLimit"], values["memoryLimit"])
+    maintenance = resources["maintenance"]
+    resources["maintenance"] = ContainerResources(maintenance.cpu, maintenance.memory, maintenance_cpu_limit,
+                                                  maintenance.memory_limit)
+    return resources
+
+
+def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
+    namespace = reader.string("namespace", "airflow", pattern=_DNS_LABEL,
+                              allowed="a DNS label: lowercase letters, digits and '-', at most 63 characters",
+                              example="airflow")
+    image = reader.string("airflowImage", DEFAULT_AIRFLOW_IMAGE)
+    problem = image_problem(image)
+    if problem:
+        reader.fail("airflowImage", image, problem, DEFAULT_AIRFLOW_IMAGE)
+
+    dags_repo = reader._raw("dagsRepo")
+    if dags_repo is None:
+        reader.missing("dagsRepo", "https://github.com/<org>/<dags-repo>.git")
+        dags_repo = ""
+    elif not is_valid_git_url(dags_repo):
+        reader.fail("dagsRepo", dags_repo, "a git URL over https:// or ssh (ssh://… or git@host:org/repo.git)",
+                    "https://github.com/<org>/<dags-repo>.git")
+
+    dags_ref = reader.string("dagsRef", "main", pattern=_GIT_REF,
+                             allowed="a branch, tag or commit (letters, digits, . _ / -; no '..' or spaces)",
+                             example="main")
+    dags_subpath = reader.string("dagsSubpath", "", pattern=re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]*$"),
+                                 allowed="a relative path inside the repo without '..'", example="dags")
+
+    service_type = reader.string("serviceType", "ClusterIP", choices=SERVICE_TYPES)
+    source_ranges = reader.cidr_list("loadBalancerSourceRanges", ())
+    allow_public_ui = reader.boolean("allowPublicUi", False)
+    if service_type != "ClusterIP" and not allow_public_ui:
+        if not source_ranges:
+            reader.fail("loadBalancerSourceRanges", [], f"a non-empty list of CIDRs when serviceType is {service_type} "
+                        "(or set airflow-gke:allowPublicUi true)", "--path '[0]' 203.0.113.0/24")
+        elif any(c.endswith("/0") for c in source_ranges):
+            reader.fail("loadBalancerSourceRanges", list(source_ranges),
+                        "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
+                        "--path '[0]' 203.0.113.0/24")
+
+    maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
+                                          allowed="a CPU quantity such as 100m or 1", example="100m")
+
+    git_token = reader.secret("dagsGitToken")
+    git_ssh_key = reader.secret("dagsSshKey")
+    if git_token is not None and git_ssh_key is not None:
+        reader.fail("dagsSshKey", "[secret]", "only one of airflow-gke:dagsGitToken and airflow-gke:dagsSshKey",
+                    "--secret < ~/.ssh/dags_deploy_key  (after: pulumi config rm airflow-gke:dagsGitToken)")
+    credentials_kind = "ssh" if git_ssh_key is not None else "token" if git_token is not None else "none"
+    if credentials_kind == "ssh" and dags_repo.startswith("https://"):
+        reader.fail("dagsRepo", dags_repo, "an ssh URL when airflow-gke:dagsSshKey is set", "git@github.com:<org>/<repo>.git")
+
+    return AirflowSettings(
+        namespace=namespace,
+        image=image,
+        replicas=reader.integer("replicas", 2 if environment == "prod" else 1, 1, 10),
+        dags_repo=dags_repo,
+        dags_ref=dags_ref,
+        dags_subpath=dags_subpath.strip("/"),
+        git_sync_period_seconds=reader.duration("gitSyncPeriod", 30, 5, 3600),
+        git_sync_max_failures=reader.integer("gitSyncMaxFailures", 10, -1, 1000),
+        dag_refresh_seconds=reader.duration("dagRefreshInterval", 15, 5, 3600),
+        service_type=service_type,
+        load_balancer_source_ranges=source_ranges,
+        allow_public_ui=allow_public_ui,
+        admin_username=reader.string("adminUsername", "admin", pattern=re.compile(r"^[A-Za-z0-9._@-]{1,64}$"),
+                                     allowed="1-64 letters, digits or . _ @ -", example="admin"),
+        admin_email=reader.string("adminEmail", "admin@example.com", pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                                  allowed="an e-mail address", example="you@example.com"),
+        admin_password=reader.secret("adminPassword"),
+        git_credentials=git_ssh_key if git_ssh_key is not None else git_token,
+        git_credentials_kind=credentials_kind,
+        resources=_read_resources(reader, maintenance_cpu_limit),
+    )
+
+
+def load_stack_config(source=None) -> StackConfig:
+    """Read and validate the whole stack configuration, or raise ConfigError listing every problem."""
+    reader = _Reader(source if source is not None else PulumiConfigSource())
+
+    project = reader.required_string("gcp:project", _PROJECT_ID,
+                                     "a GCP project id: 6-30 lowercase letters, digits or '-'", "<your-gcp-project-id>")
+    region = reader.required_string("gcp:region", _REGION, "a GCP region such as us-central1 or europe-west4",
+                                    "us-central1")
+    environment = reader.string("environment", "dev", choices=ENVIRONMENTS)
+    is_prod = environment == "prod"
+    name_prefix = reader.string("namePrefix", "airflow", pattern=re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$"),
+                                allowed="3-16 lowercase letters, digits or '-', starting with a letter",
+                                example="airflow")
+
+    network = NetworkSettings(
+        subnet_cidr=reader.cidr("subnetCidr", "10.10.0.0/20"),
+        pods_cidr=reader.cidr("podsCidr", "10.20.0.0/16"),
+        services_cidr=reader.cidr("servicesCidr", "10.30.0.0/20"),
+        master_cidr=reader.cidr("masterCidr", "172.16.0.16/28"),
+        private_services_prefix_length=reader.integer("privateServicesPrefixLength", 20, 8, 24),
+    )
+    if network.master_cidr.split("/")[1] != "28":
+        reader.fail("masterCidr", network.master_cidr, "a /28 block (GKE requires a /28 for the control plane)",
+                    "172.16.0.16/28")
+    ranges = {k: ipaddress.IPv4Network(v) for k, v in
+              (("subnetCidr", network.subnet_cidr), ("podsCidr", network.pods_cidr),
+               ("servicesCidr", network.services_cidr), ("masterCidr", network.master_cidr))}
+    names = list(ranges)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            if ranges[first].overlaps(ranges[second]):
+                reader.fail(second, str(ranges[second]), f"a range that does not overlap airflow-gke:{first} "
+                            f"({ranges[first]})", "<non-overlapping CIDR>")
+
+    mode = reader.string("clusterMode", "standard", choices=CLUSTER_MODES)
+    regional = reader.boolean("clusterRegional", is_prod)
+    zone = reader.string("zone", f"{region}-a" if region else "", pattern=re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$"),
+                         allowed="a zone of gcp:region such as us-central1-a", example=f"{region or 'us-central1'}-a")
+    if zone and region and not zone.startswith(region + "-"):
+        reader.fail("zone", zone, f"a zone inside gcp:region ({region})", f"{region}-a")
+    kubernetes_version = reader.string("kubernetesVersion", "1.33", pattern=_K8S_VERSION,
+                                       allowed="a Kubernetes minor version such as 1.33", example="1.33")
+    version_match = _K8S_VERSION.match(kubernetes_version)
+    if version_match and int(version_match.group(1)) < MIN_KUBERNETES_MINOR:
+        reader.fail("kubernetesVersion", kubernetes_version,
+                    f"1.{MIN_KUBERNETES_MINOR} or newer (native sidecar containers)", "1.33")
+    node_min = reader.integer("nodeMinCount", 1, 0, 100)
+    node_max = reader.integer("nodeMaxCount", 3, 1, 100)
+    if node_max < node_min:
+        reader.fail("nodeMaxCount", node_max, f"at least airflow-gke:nodeMinCount ({node_min})", str(node_min))
+    cluster = ClusterSettings(
+        mode=mode,
+        regional=regional,
+        location=region if (regional or mode == "autopilot") else zone,
+        release_channel=reader.string("releaseChannel", "REGULAR", choices=RELEASE_CHANNELS),
+        kubernetes_version=kubernetes_version,
+        master_authorized_networks=reader.cidr_list("masterAuthorizedNetworks", ()),
+        node_machine_type=reader.string("nodeMachineType", "e2-standard-2", pattern=_MACHINE_TYPE,
+                                        allowed="a Compute Engine machine type such as e2-standard-2",
+                                        example="e2-standard-2"),
+        node_min_count=node_min,
+        node_max_count=node_max,
+        node_disk_size_gb=reader.integer("nodeDiskSizeGb", 50, 20, 2000),
+        spot_pool=reader.boolean("spotPool", False),
+        spot_machine_type=reader.string("spotMachineType", "e2-standard-4", pattern=_MACHINE_TYPE,
+                                        allowed="a Compute Engine machine type such as e2-standard-4",
+                                        example="e2-standard-4"),
+        spot_max_count=reader.integer("spotMaxCount", 5, 1, 100),
+        deletion_protection=reader.boolean("clusterDeletionProtection", True),
+    )
+
+    flags = reader.json_object("dbFlags")
+    database = DatabaseSettings(
+        version=reader.string("dbVersion", "POSTGRES_16", choices=POSTGRES_VERSIONS),
+        tier=reader.string("dbTier", "db-custom-1-3840", pattern=_DB_TIER,
+                           allowed="a Cloud SQL tier such as db-custom-1-3840 or db-g1-small",
+                           example="db-custom-1-3840"),
+        high_availability=reader.boolean("dbHighAvailability", is_prod),
+        disk_size_gb=reader.integer("dbDiskSizeGb", 20, 10, 65536),
+        backup_retention_count=reader.integer("dbBackupRetentionCount", 14 if is_prod else 7, 1, 365),
+        log_retention_days=reader.integer("dbLogRetentionDays", 7, 1, 7),
+        maintenance_day=reader.integer("dbMaintenanceDay", 7, 1, 7),
+        maintenance_hour=reader.integer("dbMaintenanceHour", 3, 0, 23),
+        flags=tuple(sorted((str(k), str(v)) for k, v in flags.items())),
+        deletion_protection=reader.boolean("dbDeletionProtection", True),
+        pulumi_protect=reader.boolean("dbPulumiProtect", is_prod),
+    )
+    if is_prod:
+        for key, on in (("dbDeletionProtection", database.deletion_protection),
+                        ("dbPulumiProtect", database.pulumi_protect),
+                        ("clusterDeletionProtection", cluster.deletion_protection)):
+            if not on:
+                reader.fail(key, "false", "true on a prod stack (the metadata database must not be deletable)", "true")
+
+    registry = RegistrySettings(
+        repository_id=reader.string("registryRepository", "airflow", pattern=re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
+                                    allowed="lowercase letters, digits and '-', starting with a letter",
+                                    example="airflow"),
+        keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
+    )
+    log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
+    airflow = _read_airflow(reader, environment)
+
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return StackConfig(
+        project=project,
+        region=region,
+        environment=environment,
+        name_prefix=name_prefix,
+        network=network,
+        cluster=cluster,
+        database=database,
+        registry=registry,
+        log_retention_days=log_retention_days,
+        airflow=airflow,
+        labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
+    )

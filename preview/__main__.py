@@ -1,0 +1,50 @@
+"""`python -m preview --stack dev`: run the program under mocks, print the tree, write build/<stack>/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from components.config import ConfigError
+
+from .harness import ROOT, run_program
+from .render import output_lines, tree_lines, write_outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--out", default=str(ROOT / "build"), help="output folder (default build/)")
+    args = parser.parse_args(argv)
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    started = time.monotonic()
+    try:
+        capture = run_program(args.stack)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.monotonic() - started
+
+    print(f"Previewing stack '{args.stack}' offline (Pulumi mocks: no cloud calls, no Pulumi CLI)\n")
+    print("\n".join(tree_lines(capture)))
+    print()
+    print("\n".join(output_lines(capture)))
+    if capture.skipped_secrets:
+        print(f"\nEncrypted config left unset offline (generated values used): {', '.join(capture.skipped_secrets)}")
+    resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
+    manifests = len(list(manifests_dir.glob("*.yaml")))
+    print(f"\nResources: {len(capture.resources)} to create; {manifests} Kubernetes manifests")
+    print(f"Wrote {resources_file.relative_to(ROOT) if resources_file.is_relative_to(ROOT) else resources_file} "
+          f"and {manifests_dir}/ in {elapsed:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.airflow import AIRFLOW_KSA, WORKER_KSA, AirflowWorkload
 from components.cluster import Cluster
 from components.config import load_stack_config
 from components.database import Database
@@ -25,7 +26,7 @@ logs = LogsBucket(f"{name}-logs", {
     "labels": cfg.labels}, after_apis)
 identity = Identity(name, {
     "project": cfg.project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
-    "airflow_kubernetes_service_account": "airflow", "worker_kubernetes_service_account": "airflow-worker"},
+    "airflow_kubernetes_service_account": AIRFLOW_KSA, "worker_kubernetes_service_account": WORKER_KSA},
     after_apis)
 registry = Registry(name, {
     "project": cfg.project, "location": cfg.region, "repository_id": cfg.registry.repository_id,
@@ -52,6 +53,12 @@ cluster = Cluster(name, {
     "spot_pool": cfg.cluster.spot_pool, "spot_machine_type": cfg.cluster.spot_machine_type,
     "spot_max_nodes": cfg.cluster.spot_max_count, "deletion_protection": cfg.cluster.deletion_protection,
     "labels": cfg.labels}, after_apis)
+airflow = AirflowWorkload(name, {
+    "settings": cfg.airflow, "database_connection_name": database.connection_name,
+    "database_name": database.database_name, "database_user": database.user_name,
+    "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
+    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
+    pulumi.ResourceOptions(providers=[cluster.provider]))
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)
@@ -63,3 +70,6 @@ pulumi.export("node_service_account", identity.node_service_account_email)
 pulumi.export("airflow_service_account", identity.airflow_service_account_email)
 pulumi.export("worker_service_account", identity.worker_service_account_email)
 pulumi.export("logs_bucket", logs.url)
+pulumi.export("airflow_namespace", airflow.namespace)
+pulumi.export("airflow_ui_service", airflow.ui_service_name)
+pulumi.export("airflow_admin_password", airflow.admin_password)

@@ -1,0 +1,590 @@
+"""Pure functions that build the Kubernetes objects of the Airflow workload as plain dicts.
+
+Everything here takes plain values (a `WorkloadSpec`) and returns manifests exactly as
+`kubectl apply` takes them (camelCase). The ComponentResource in workload.py only feeds Pulumi
+outputs into these functions, so each piece can be unit tested without Pulumi.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import yaml
+
+from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, ContainerResources
+
+# Identities and names.
+AIRFLOW_KSA = "airflow"
+WORKER_KSA = "airflow-worker"
+DEPLOYMENT_NAME = "airflow"
+SECRET_NAME = "airflow-secrets"
+GIT_SECRET_NAME = "airflow-git-credentials"
+CONFIGMAP_NAME = "airflow-config"
+UI_SERVICE_NAME = "airflow-ui"
+API_SERVICE_NAME = "airflow-api"
+ROLE_NAME = "airflow-pod-launcher"
+
+# Users of the three images: Airflow's official image, git-sync, Cloud SQL Auth Proxy.
+AIRFLOW_UID = 50000
+GIT_SYNC_UID = 65533
+PROXY_UID = 65532
+
+API_PORT = 8080
+UI_SERVICE_PORT = 80
+PROXY_HEALTH_PORT = 9090
+GIT_SYNC_HTTP_PORT = 8081
+WORKER_LOG_SERVER_PORT = 8793
+HEALTH_PATH = "/api/v2/monitor/health"
+
+AIRFLOW_HOME = "/opt/airflow"
+DAGS_MOUNT = f"{AIRFLOW_HOME}/dags"
+GIT_ROOT = "/git"
+GIT_LINK = "repo"
+POD_TEMPLATE_PATH = f"{AIRFLOW_HOME}/pod_templates/pod_template_file.yaml"
+AIRFLOW_CFG_PATH = f"{AIRFLOW_HOME}/airflow.cfg"
+GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+MIGRATION_WAIT_SECONDS = 600
+
+# Keys of the Kubernetes Secret that holds every credential of the workload.
+SECRET_KEYS = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sql-alchemy-conn",
+    "AIRFLOW__CORE__FERNET_KEY": "fernet-key",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret",
+    "AIRFLOW__API__SECRET_KEY": "api-secret-key",
+}
+ADMIN_PASSWORD_KEY = "admin-password"
+ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
+
+AIRFLOW_CFG = """\
+# airflow-gke: Airflow is configured with AIRFLOW__<SECTION>__<KEY> environment variables (see the
+# Deployment); this file exists so Airflow does not try to write one into a read-only filesystem.
+[core]
+"""
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """Plain values the manifests are built from (Pulumi outputs already resolved)."""
+
+    namespace: str
+    image: str
+    replicas: int
+    database_connection_name: str
+    airflow_service_account: str  # Google service account e-mails (Workload Identity)
+    worker_service_account: str
+    remote_log_folder: str  # gs://bucket/path
+    dags_repo: str
+    dags_ref: str
+    dags_subpath: str
+    git_sync_period_seconds: int
+    git_sync_max_failures: int
+    dag_refresh_seconds: int
+    service_type: str
+    load_balancer_source_ranges: Sequence[str]
+    admin_username: str
+    admin_email: str
+    git_credentials_kind: str
+    resources: Mapping[str, ContainerResources]
+    instance: str = "airflow"
+
+    @property
+    def dags_folder(self) -> str:
+        return "/".join(p for p in (DAGS_MOUNT, GIT_LINK, self.dags_subpath) if p)
+
+    @property
+    def execution_api_url(self) -> str:
+        return f"http://{API_SERVICE_NAME}.{self.namespace}.svc.cluster.local:{API_PORT}/execution/"
+
+
+# --- labels and metadata -------------------------------------------------------------------
+
+def labels(spec: WorkloadSpec, component: str) -> dict:
+    return {
+        "app.kubernetes.io/name": "airflow",
+        "app.kubernetes.io/instance": spec.instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "airflow-gke",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def selector(spec: WorkloadSpec, component: str) -> dict:
+    return {k: v for k, v in labels(spec, component).items()
+            if k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")}
+
+
+def metadata(spec: WorkloadSpec, name: str, component: str, annotations: Optional[dict] = None) -> dict:
+    meta = {"name": name, "namespace": spec.namespace, "labels": labels(spec, component)}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+# --- environment -----------------------------------------------------------------------------
+
+def _env(name: str, value) -> dict:
+    return {"name": name, "value": str(value)}
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
+    """Non-secret settings every Airflow process needs, task pods included."""
+    return [
+        _env("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor"),
+        _env("AIRFLOW__CORE__DAGS_FOLDER", spec.dags_folder),
+        _env("AIRFLOW__CORE__LOAD_EXAMPLES", "False"),
+        _env("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", spec.execution_api_url),
+        _env("AIRFLOW__CORE__AUTH_MANAGER", FAB_AUTH_MANAGER),
+        _env("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
+        _env("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", spec.remote_log_folder),
+        _env("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.namespace),
+        # The image's entrypoint would otherwise poll the DB 20 times at start; task pods have no DB
+        # access at all, and Airflow pods wait on `airflow db check-migrations` instead.
+        _env("CONNECTION_CHECK_MAX_COUNT", "0"),
+    ]
+
+
+def airflow_env(spec: WorkloadSpec) -> list[dict]:
+    """Environment of the scheduler, api-server, dag-processor, triggerer and maintenance containers."""
+    return [
+        *shared_airflow_settings(spec),
+        *(_secret_env(name, SECRET_NAME, key) for name, key in SECRET_KEYS.items()),
+        _env("AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE", POD_TEMPLATE_PATH),
+        _env("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
+        # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes) and known
+        # files re-parsed as often, so a pushed change shows up about one git-sync period later.
+        _env("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.dag_refresh_seconds),
+        _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.dag_refresh_seconds),
+        _env("AIRFLOW__API__WORKERS", "2"),
+        _env("AIRFLOW__API__EXPOSE_CONFIG", "False"),
+    ]
+
+
+# --- volumes and mounts ----------------------------------------------------------------------
+
+def pod_volumes(spec: WorkloadSpec) -> list[dict]:
+    volumes = [
+        {"name": "dags", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "logs", "emptyDir": {"sizeLimit": "2Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "config", "configMap": {"name": CONFIGMAP_NAME}},
+    ]
+    if spec.git_credentials_kind == "ssh":
+        volumes.append({"name": "git-ssh-key", "secret": {
+            "secretName": GIT_SECRET_NAME, "defaultMode": 0o440, "items": [{"key": "ssh-key", "path": "ssh"}]}})
+    return volumes
+
+
+def airflow_mounts(with_pod_template: bool = True) -> list[dict]:
+    mounts = [
+        {"name": "dags", "mountPath": DAGS_MOUNT, "readOnly": True},
+        {"name": "logs", "mountPath": f"{AIRFLOW_HOME}/logs"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True},
+    ]
+    if with_pod_template:
+        mounts.append({"name": "config", "mountPath": POD_TEMPLATE_PATH, "subPath": "pod_template_file.yaml",
+                       "readOnly": True})
+    return mounts
+
+
+# --- security --------------------------------------------------------------------------------
+
+def container_security(uid: int, gid: Optional[int] = None) -> dict:
+    return {
+        "runAsUser": uid,
+        "runAsGroup": uid if gid is None else gid,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> dict:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": AIRFLOW_UID,
+        "runAsGroup": 0,
+        "fsGroup": 0,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+# --- containers ------------------------------------------------------------------------------
+
+def _exec_probe(command: list[str], period: int, timeout: int, failures: int, initial_delay: int = 0) -> dict:
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": timeout,
+            "failureThreshold": failures, "initialDelaySeconds": initial_delay}
+
+
+def _http_probe(path: str, port, period: int, timeout: int, failures: int, initial_delay: int = 0) -> dict:
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "timeoutSeconds": timeout,
+            "failureThreshold": failures, "initialDelaySeconds": initial_delay}
+
+
+def job_check_command(job_type: str) -> list[str]:
+    return ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
+
+
+def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources: str,
+                      probes: Optional[dict] = None, ports: Optional[list[dict]] = None,
+                      command: Optional[list[str]] = None, env: Optional[list[dict]] = None) -> dict:
+    container = {
+        "name": name,
+        "image": spec.image,
+        "imagePullPolicy": "Always",
+        "args": args,
+        "env": env if env is not None else airflow_env(spec),
+        "resources": spec.resources[resources].to_k8s(),
+        "securityContext": container_security(AIRFLOW_UID, 0),
+        "volumeMounts": airflow_mounts(),
+    }
+    if command:
+        container["command"] = command
+    if ports:
+        container["ports"] = ports
+    container.update(probes or {})
+    return container
+
+
+def scheduler_container(spec: WorkloadSpec) -> dict:
+    check = job_check_command("SchedulerJob")
+    return airflow_container(spec, "scheduler", ["airflow", "scheduler"], "scheduler", probes={
+        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
+        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
+    })
+
+
+def api_server_container(spec: WorkloadSpec) -> dict:
+    return airflow_container(
+        spec, "api-server", ["airflow", "api-server", "--port", str(API_PORT)], "api-server",
+        ports=[{"name": "api", "containerPort": API_PORT, "protocol": "TCP"}],
+        probes={
+            "startupProbe": _http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=12),
+            "livenessProbe": _http_probe(HEALTH_PATH, "api", period=15, timeout=5, failures=5),
+            "readinessProbe": _http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=3),
+        })
+
+
+def dag_processor_container(spec: WorkloadSpec) -> dict:
+    check = job_check_command("DagProcessorJob")
+    return airflow_container(spec, "dag-processor", ["airflow", "dag-processor"], "dag-processor", probes={
+        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
+        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
+    })
+
+
+def triggerer_container(spec: WorkloadSpec) -> dict:
+    check = job_check_command("TriggererJob")
+    return airflow_container(spec, "triggerer", ["airflow", "triggerer"], "triggerer", probes={
+        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
+        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
+    })
+
+
+def maintenance_container(spec: WorkloadSpec) -> dict:
+    # Same image, env and mounts as the scheduler; only sleeps: the place to `kubectl exec` into.
+    return airflow_container(spec, "maintenance", [], "maintenance", command=["sleep", "infinity"])
+
+
+def wait_for_migrations_container(spec: WorkloadSpec) -> dict:
+    return airflow_container(
+        spec, "wait-for-migrations",
+        ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATION_WAIT_SECONDS}"],
+        "migrations")
+
+
+def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
+    """Native sidecar (init container with restartPolicy Always): up before, and down after, Airflow."""
+    return {
+        "name": "cloud-sql-proxy",
+        "image": CLOUD_SQL_PROXY_IMAGE,
+        "imagePullPolicy": "Always",
+        "restartPolicy": "Always",
+        "args": [
+            "--private-ip",
+            "--structured-logs",
+            "--health-check",
+            "--http-address=0.0.0.0",
+            f"--http-port={PROXY_HEALTH_PORT}",
+            "--exit-zero-on-sigterm",
+            "--port=5432",
+            spec.database_connection_name,
+        ],
+        "ports": [{"name": "proxy-health", "containerPort": PROXY_HEALTH_PORT, "protocol": "TCP"}],
+        "startupProbe": _http_probe("/startup", "proxy-health", period=1, timeout=5, failures=60),
+        "livenessProbe": _http_probe("/liveness", "proxy-health", period=10, timeout=5, failures=3),
+        "readinessProbe": _http_probe("/readiness", "proxy-health", period=10, timeout=5, failures=3),
+        "resources": spec.resources["cloud-sql-proxy"].to_k8s(),
+        "securityContext": container_security(PROXY_UID),
+    }
+
+
+def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
+    env = [
+        _env("GITSYNC_REPO", spec.dags_repo),
+        _env("GITSYNC_REF", spec.dags_ref),
+        _env("GITSYNC_ROOT", GIT_ROOT),
+        _env("GITSYNC_LINK", GIT_LINK),
+        _env("GITSYNC_DEPTH", "1"),
+        _env("GITSYNC_PERIOD", f"{spec.git_sync_period_seconds}s"),
+        _env("GITSYNC_MAX_FAILURES", spec.git_sync_max_failures),
+    ]
+    if one_time:
+        env.append(_env("GITSYNC_ONE_TIME", "true"))
+    else:
+        env.append(_env("GITSYNC_HTTP_BIND", f"0.0.0.0:{GIT_SYNC_HTTP_PORT}"))
+    if spec.git_credentials_kind == "token":
+        env += [_secret_env("GITSYNC_USERNAME", GIT_SECRET_NAME, "username"),
+                _secret_env("GITSYNC_PASSWORD", GIT_SECRET_NAME, "token")]
+    elif spec.git_credentials_kind == "ssh":
+        env += [_env("GITSYNC_SSH_KEY_FILE", GIT_SSH_KEY_PATH),
+                _env("GITSYNC_SSH_KNOWN_HOSTS", "false")]
+    return env
+
+
+def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
+    mounts = [{"name": "dags", "mountPath": GIT_ROOT}, {"name": "tmp", "mountPath": "/tmp"}]
+    if spec.git_credentials_kind == "ssh":
+        mounts.append({"name": "git-ssh-key", "mountPath": GIT_SSH_KEY_PATH, "subPath": "ssh", "readOnly": True})
+    container = {
+        "name": "git-sync-init" if one_time else "git-sync",
+        "image": GIT_SYNC_IMAGE,
+        "imagePullPolicy": "Always",
+        "env": git_sync_env(spec, one_time),
+        "resources": spec.resources["git-sync"].to_k8s(),
+        "securityContext": container_security(GIT_SYNC_UID),
+        "volumeMounts": mounts,
+    }
+    if not one_time:
+        container["ports"] = [{"name": "git-sync", "containerPort": GIT_SYNC_HTTP_PORT, "protocol": "TCP"}]
+        # `/` answers 200 once the first sync succeeded and while syncs keep succeeding.
+        container["livenessProbe"] = _http_probe("/", "git-sync", period=30, timeout=5,
+                                                 failures=max(3, spec.git_sync_max_failures + 1))
+        container["readinessProbe"] = _http_probe("/", "git-sync", period=10, timeout=5, failures=3)
+    return container
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+def topology_spread(spec: WorkloadSpec, component: str) -> list[dict]:
+    return [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": {"matchLabels": selector(spec, component)}}
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def deployment(spec: WorkloadSpec) -> dict:
+    """The design's single Deployment: scheduler, UI, dag-processor, triggerer, maintenance, git-sync
+    and the Cloud SQL Auth Proxy as a native sidecar."""
+    component = "airflow"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(spec, DEPLOYMENT_NAME, component),
+        "spec": {
+            "replicas": spec.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector(spec, component)},
+            # Never go below the desired count during a rollout: a new pod serves before an old one stops.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(spec, component)},
+                "spec": {
+                    "serviceAccountName": AIRFLOW_KSA,
+                    "automountServiceAccountToken": True,  # the scheduler launches task pods
+                    "securityContext": pod_security(),
+                    "terminationGracePeriodSeconds": 60,
+                    "topologySpreadConstraints": topology_spread(spec, component),
+                    "initContainers": [
+                        git_sync_container(spec, one_time=True),
+                        cloud_sql_proxy_container(spec),
+                        wait_for_migrations_container(spec),
+                    ],
+                    "containers": [
+                        scheduler_container(spec),
+                        api_server_container(spec),
+                        dag_processor_container(spec),
+                        triggerer_container(spec),
+                        maintenance_container(spec),
+                        git_sync_container(spec),
+                    ],
+                    "volumes": pod_volumes(spec),
+                },
+            },
+        },
+    }
+
+
+def migration_job_name(image: str) -> str:
+    """One Job per image: a new image (new Airflow version) runs migrations again, an unchanged one does not."""
+    return f"airflow-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+
+
+def admin_user_command(spec: WorkloadSpec) -> list[str]:
+    # $(VAR) is expanded by the kubelet from the container's env; the value comes from the Secret.
+    return ["airflow", "users", "create", "--role", "Admin", "--username", spec.admin_username,
+            "--email", spec.admin_email, "--firstname", "Airflow", "--lastname", "Admin",
+            "--password", f"$({ADMIN_PASSWORD_ENV})"]
+
+
+def migration_job(spec: WorkloadSpec) -> dict:
+    """`airflow db migrate`, then the admin user (idempotent), with the proxy as a native sidecar."""
+    component = "migrations"
+    migrate = airflow_container(spec, "db-migrate", ["airflow", "db", "migrate"], "migrations")
+    create_admin = airflow_container(spec, "create-admin-user", admin_user_command(spec), "migrations",
+                                     env=[*airflow_env(spec), _secret_env(ADMIN_PASSWORD_ENV, SECRET_NAME,
+                                                                          ADMIN_PASSWORD_KEY)])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(spec, migration_job_name(spec.image), component),
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 1800,
+            "template": {
+                "metadata": {"labels": labels(spec, component)},
+                "spec": {
+                    "serviceAccountName": AIRFLOW_KSA,
+                    "automountServiceAccountToken": False,
+                    "restartPolicy": "OnFailure",
+                    "securityContext": pod_security(),
+                    "initContainers": [cloud_sql_proxy_container(spec), migrate],
+                    "containers": [create_admin],
+                    "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
+                },
+            },
+        },
+    }
+
+
+def pod_template(spec: WorkloadSpec) -> dict:
+    """KubernetesExecutor worker pod: DAGs, remote logging and the execution API URL — and no
+    database credentials, no fernet key, no JWT signing secret (task pods get per-task tokens)."""
+    component = "worker"
+    base = airflow_container(spec, "base", [], "worker", env=shared_airflow_settings(spec))
+    base["volumeMounts"] = airflow_mounts(with_pod_template=False)
+    base["ports"] = [{"name": "worker-logs", "containerPort": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]
+    del base["args"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "placeholder-name", "labels": labels(spec, component)},
+        "spec": {
+            "serviceAccountName": WORKER_KSA,
+            "automountServiceAccountToken": False,
+            "restartPolicy": "Never",
+            "securityContext": pod_security(),
+            "initContainers": [git_sync_container(spec, one_time=True)],
+            "containers": [base],
+            "volumes": pod_volumes(spec),
+        },
+    }
+
+
+def config_map(spec: WorkloadSpec) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(spec, CONFIGMAP_NAME, "config"),
+        "data": {
+            "airflow.cfg": AIRFLOW_CFG,
+            "pod_template_file.yaml": yaml.safe_dump(pod_template(spec), sort_keys=False),
+        },
+    }
+
+
+# --- services, access control ---------------------------------------------------------------
+
+def ui_service(spec: WorkloadSpec) -> dict:
+    service_spec: dict = {
+        "type": "ClusterIP" if spec.service_type == "ClusterIP" else "LoadBalancer",
+        "selector": selector(spec, "airflow"),
+        "ports": [{"name": "http", "port": UI_SERVICE_PORT, "targetPort": "api", "protocol": "TCP"}],
+    }
+    annotations = None
+    if spec.service_type == "InternalLoadBalancer":
+        annotations = {"networking.gke.io/load-balancer-type": "Internal"}
+    if service_spec["type"] == "LoadBalancer" and spec.load_balancer_source_ranges:
+        service_spec["loadBalancerSourceRanges"] = list(spec.load_balancer_source_ranges)
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": metadata(spec, UI_SERVICE_NAME, "ui", annotations), "spec": service_spec}
+
+
+def api_service(spec: WorkloadSpec) -> dict:
+    """Cluster-internal Service for the execution API that task pods call."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(spec, API_SERVICE_NAME, "api"),
+            "spec": {"type": "ClusterIP", "selector": selector(spec, "airflow"),
+                     "ports": [{"name": "api", "port": API_PORT, "targetPort": "api", "protocol": "TCP"}]}}
+
+
+def service_accounts(spec: WorkloadSpec) -> list[dict]:
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": automount,
+         "metadata": metadata(spec, ksa, component, {"iam.gke.io/gcp-service-account": gsa})}
+        for ksa, gsa, component, automount in (
+            (AIRFLOW_KSA, spec.airflow_service_account, "airflow", True),
+            (WORKER_KSA, spec.worker_service_account, "worker", False))
+    ]
+
+
+def pod_launcher_role(spec: WorkloadSpec) -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": metadata(spec, ROLE_NAME, "rbac"),
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"],
+                 "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+            ]}
+
+
+def pod_launcher_binding(spec: WorkloadSpec) -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": metadata(spec, ROLE_NAME, "rbac"),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+            "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.namespace}]}
+
+
+def network_policies(spec: WorkloadSpec) -> list[dict]:
+    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to
+    everyone: the UI Service and task pods) and the task pods' log server to the Airflow pods."""
+    def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": metadata(spec, name, component),
+                "spec": {"podSelector": pod_selector, "policyTypes": ["Ingress"], "ingress": ingress}}
+
+    return [
+        policy("default-deny-ingress", "network", {}, []),
+        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
+               [{"ports": [{"port": API_PORT, "protocol": "TCP"}]}]),
+        policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
+               [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
+                 "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
+    ]
+
+
+def pod_disruption_budget(spec: WorkloadSpec) -> Optional[dict]:
+    if spec.replicas < 2:
+        return None
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": metadata(spec, DEPLOYMENT_NAME, "airflow"),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": selector(spec, "airflow")}}}
+
+
+def namespace(spec: WorkloadSpec) -> dict:
+    ns_labels = {**labels(spec, "namespace"),
+                 # Pod Security Admission: the API server itself refuses pods that break these rules.
+                 "pod-security.kubernetes.io/enforce": "restricted",
+                 "pod-security.kubernetes.io/warn": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": ns_labels}}

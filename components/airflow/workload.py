@@ -1,0 +1,167 @@
+"""`AirflowWorkload`: declares the manifests built in spec.py on any Kubernetes provider."""
+
+from __future__ import annotations
+
+import re
+from typing import NotRequired, Optional, TypedDict
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from ..common import child_options, type_token
+from ..config import AirflowSettings
+from . import spec as manifests
+from .spec import WorkloadSpec
+
+# Which top-level manifest fields each kind carries, and its Pulumi class.
+KINDS = {
+    "Namespace": (k8s.core.v1.Namespace, ("metadata",)),
+    "ServiceAccount": (k8s.core.v1.ServiceAccount, ("metadata", "automountServiceAccountToken")),
+    "ConfigMap": (k8s.core.v1.ConfigMap, ("metadata", "data")),
+    "Service": (k8s.core.v1.Service, ("metadata", "spec")),
+    "Role": (k8s.rbac.v1.Role, ("metadata", "rules")),
+    "RoleBinding": (k8s.rbac.v1.RoleBinding, ("metadata", "roleRef", "subjects")),
+    "NetworkPolicy": (k8s.networking.v1.NetworkPolicy, ("metadata", "spec")),
+    "PodDisruptionBudget": (k8s.policy.v1.PodDisruptionBudget, ("metadata", "spec")),
+    "Deployment": (k8s.apps.v1.Deployment, ("metadata", "spec")),
+    "Job": (k8s.batch.v1.Job, ("metadata", "spec")),
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def sql_alchemy_conn(user: str, password: str, database: str) -> str:
+    """Connection to the Cloud SQL Auth Proxy sidecar, which listens on the pod's loopback."""
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:5432/{quote(database, safe='')}"
+
+
+class AirflowWorkloadArgs(TypedDict):
+    settings: AirflowSettings
+    """Validated Airflow settings (image, replicas, DAG repo, Service, resources...)."""
+    database_connection_name: pulumi.Input[str]
+    """Cloud SQL instance connection name PROJECT:REGION:INSTANCE, served by the proxy sidecar."""
+    database_name: pulumi.Input[str]
+    """Database of the Airflow metadata."""
+    database_user: pulumi.Input[str]
+    """Database user."""
+    database_password: pulumi.Input[str]
+    """Database password (a secret)."""
+    airflow_service_account: pulumi.Input[str]
+    """Google service account e-mail of the Airflow pods (Workload Identity)."""
+    worker_service_account: pulumi.Input[str]
+    """Google service account e-mail of the task pods (Workload Identity)."""
+    logs_bucket_url: pulumi.Input[str]
+    """gs://bucket that receives remote task logs."""
+    instance: NotRequired[str]
+    """Value of the app.kubernetes.io/instance label (default: the component name)."""
+
+
+class AirflowWorkload(pulumi.ComponentResource):
+    namespace: str
+    ui_service_name: str
+    admin_password: pulumi.Output[str]
+    execution_api_url: str
+
+    def __init__(self, name: str, args: AirflowWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(type_token("AirflowWorkload"), name, {}, opts)
+        settings = args["settings"]
+
+        # Generated once, kept in Pulumi state: stable across `pulumi up` (every process and every
+        # replica signs and verifies with the same JWT secret). Rotate by replacing the resource.
+        fernet_key = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child_options(self, opts))
+        jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False,
+                                           opts=child_options(self, opts))
+        api_secret_key = random.RandomPassword(f"{name}-api-secret-key", length=64, special=False,
+                                               opts=child_options(self, opts))
+        if settings.admin_password is not None:
+            admin_password = pulumi.Output.secret(settings.admin_password)
+        else:
+            admin_password = random.RandomPassword(f"{name}-admin-password", length=24, special=False,
+                                                   opts=child_options(self, opts)).result
+
+        spec = pulumi.Output.all(
+            args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
+            args["logs_bucket_url"],
+        ).apply(lambda values: WorkloadSpec(
+            namespace=settings.namespace, image=settings.image, replicas=settings.replicas,
+            database_connection_name=values[0], airflow_service_account=values[1],
+            worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
+            dags_repo=settings.dags_repo, dags_ref=settings.dags_ref, dags_subpath=settings.dags_subpath,
+            git_sync_period_seconds=settings.git_sync_period_seconds,
+            git_sync_max_failures=settings.git_sync_max_failures,
+            dag_refresh_seconds=settings.dag_refresh_seconds, service_type=settings.service_type,
+            load_balancer_source_ranges=settings.load_balancer_source_ranges,
+            admin_username=settings.admin_username, admin_email=settings.admin_email,
+            git_credentials_kind=settings.git_credentials_kind, resources=settings.resources,
+            instance=args.get("instance", name)))
+
+        namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)
+        after_namespace = [namespace]
+        for ksa in (manifests.AIRFLOW_KSA, manifests.WORKER_KSA):
+            self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
+                          spec.apply(lambda s, k=ksa: next(m for m in manifests.service_accounts(s)
+                                                           if m["metadata"]["name"] == k)), opts, after_namespace)
+
+        secret_values = {
+            manifests.SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
+                args["database_user"], args["database_password"], args["database_name"]).apply(
+                lambda v: sql_alchemy_conn(*v)),
+            manifests.SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: fernet_key.b64_url.apply(lambda key: key + "="),
+            manifests.SECRET_KEYS["AIRFLOW__API_AUTH__JWT_SECRET"]: jwt_secret.result,
+            manifests.SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
+            manifests.ADMIN_PASSWORD_KEY: admin_password,
+        }
+        secret = k8s.core.v1.Secret(
+            f"{name}-secrets", metadata=spec.apply(lambda s: manifests.metadata(s, manifests.SECRET_NAME, "secrets")),
+            type="Opaque", string_data=pulumi.Output.secret(secret_values),
+            opts=child_options(self, opts, depends_on=after_namespace))
+        workload_inputs = [secret]
+        if settings.git_credentials is not None:
+            git_data = ({"ssh-key": settings.git_credentials} if settings.git_credentials_kind == "ssh"
+                        else {"username": "git", "token": settings.git_credentials})
+            workload_inputs.append(k8s.core.v1.Secret(
+                f"{name}-git-credentials",
+                metadata=spec.apply(lambda s: manifests.metadata(s, manifests.GIT_SECRET_NAME, "git-sync")),
+                type="Opaque", string_data=pulumi.Output.secret(git_data),
+                opts=child_options(self, opts, depends_on=after_namespace)))
+
+        workload_inputs.append(self._declare(f"{name}-config", "ConfigMap", spec.apply(manifests.config_map),
+                                             opts, after_namespace))
+        self._declare(f"{name}-pod-launcher", "Role", spec.apply(manifests.pod_launcher_role), opts, after_namespace)
+        self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(manifests.pod_launcher_binding), opts,
+                      after_namespace)
+        for index, policy_name in enumerate(("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress")):
+            self._declare(f"{name}-netpol-{policy_name}", "NetworkPolicy",
+                          spec.apply(lambda s, i=index: manifests.network_policies(s)[i]), opts, after_namespace)
+
+        migrations = self._declare(f"{name}-migrations", "Job", spec.apply(manifests.migration_job), opts,
+                                   after_namespace + workload_inputs)
+        self._declare(f"{name}-deployment", "Deployment", spec.apply(manifests.deployment), opts,
+                      after_namespace + workload_inputs + [migrations])
+        self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
+        self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
+        if settings.replicas > 1:
+            self._declare(f"{name}-pdb", "PodDisruptionBudget", spec.apply(manifests.pod_disruption_budget), opts,
+                          after_namespace)
+
+        self.namespace = settings.namespace
+        self.ui_service_name = manifests.UI_SERVICE_NAME
+        self.execution_api_url = f"http://{manifests.API_SERVICE_NAME}.{settings.namespace}.svc.cluster.local:" \
+                                 f"{manifests.API_PORT}/execution/"
+        self.admin_password = pulumi.Output.secret(admin_password)
+        self.register_outputs({
+            "namespace": self.namespace,
+            "ui_service_name": self.ui_service_name,
+            "execution_api_url": self.execution_api_url,
+            "admin_password": self.admin_password,
+        })
+
+    def _declare(self, resource_name: str, kind: str, manifest: pulumi.Output[dict],
+                 opts: Optional[pulumi.ResourceOptions], depends_on: Optional[list] = None) -> pulumi.CustomResource:
+        cls, fields = KINDS[kind]
+        return cls(resource_name, **{_snake(f): manifest[f] for f in fields},
+                   opts=child_options(self, opts, depends_on=depends_on or []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -42,7 +43,7 @@ _CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
 _MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _GIT_REF = re.compile(r"^(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
 _IMAGE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+(?=/))?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 _GIT_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
@@ -201,24 +202,30 @@ class _Reader:
         value = self.source.get(namespace, name)
         return None if value is None or value == "" else value
 
-    def fail(self, key: str, value: Any, allowed: str, example: str = "<value>") -> None:
+    def fail(self, key: str, value: Any, allowed: str, example: str = "<value>", fix: Optional[str] = None) -> None:
         key = self.full_key(key)
-        self.problems.append(
-            f"{key} = {value!r} is not allowed: {allowed}. Fix: pulumi config set {key} {example}"
-        )
+        fix = fix or f"pulumi config set {key} {example}"
+        self.problems.append(f"{key} = {value!r} is not allowed: {allowed}. Fix: {fix}")
+
+    @classmethod
+    def path_fix(cls, path: str, example: str = "", verb: str = "set") -> str:
+        """`pulumi config set --path KEY[0] VALUE` (or `rm --path`) for a value inside a list or object key."""
+        command = f"pulumi config {verb} --path {shlex.quote(cls.full_key(path))}"
+        return f"{command} {example}" if example else command
 
     def missing(self, key: str, example: str) -> None:
         key = self.full_key(key)
         self.problems.append(f"{key} is required but not set. Fix: pulumi config set {key} {example}")
 
-    def parsed(self, key: str, default: Any, parse: Callable[[str], Any], allowed: str, example: str) -> Any:
+    def parsed(self, key: str, default: Any, parse: Callable[[str], Any], allowed: str, example: str,
+               fix: Optional[str] = None) -> Any:
         raw = self._raw(key)
         if raw is None:
             return default
         try:
             return parse(raw)
         except (ValueError, TypeError):
-            self.fail(key, raw, allowed, example)
+            self.fail(key, raw, allowed, example, fix)
             return default
 
     def required_string(self, key: str, pattern: re.Pattern, allowed: str, example: str) -> str:
@@ -259,7 +266,7 @@ class _Reader:
     def cidr_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         allowed = "a JSON list of IPv4 CIDR blocks, e.g. [\"203.0.113.0/24\"]"
         return self.parsed(key, default, lambda raw: tuple(str(_parse_cidr(c)) for c in _parse_list(raw)),
-                           allowed, "--path '[0]' 203.0.113.0/24")
+                           allowed, "", fix=self.path_fix(f"{key}[0]", "203.0.113.0/24"))
 
     def duration(self, key: str, default: int, low: int, high: int) -> int:
         allowed = f"a duration such as 30s, 2m or 1m30s, from {low}s to {high}s"
@@ -270,7 +277,8 @@ class _Reader:
         return value
 
     def json_object(self, key: str) -> dict:
-        return self.parsed(key, {}, _parse_object, "a JSON object", "--path <field> <value>")
+        return self.parsed(key, {}, _parse_object, "a JSON object", "",
+                           fix=self.path_fix(f"{key}.<name>", "<value>"))
 
     def secret(self, key: str) -> Optional[pulumi.Output[str]]:
         namespace, _, name = self.full_key(key).partition(":")
@@ -344,7 +352,7 @@ def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, Co
         if base is None or not isinstance(fields, dict):
             reader.fail(f"containerResources.{container}", fields,
                         f"an object keyed by one of {', '.join(DEFAULT_RESOURCES)}",
-                        "--path 'containerResources.scheduler.cpu' 500m")
+                        fix=reader.path_fix(f"containerResources.{container}", verb="rm"))
             continue
         values = {"cpu": base.cpu, "memory": base.memory, "cpuLimit": base.cpu_limit, "memoryLimit": base.memory_limit}
         for name, value in fields.items():
@@ -352,7 +360,9 @@ def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, Co
             if name not in values or not pattern.match(str(value)):
                 reader.fail(f"containerResources.{container}.{name}", value,
                             "cpu/cpuLimit like 500m or 1, memory/memoryLimit like 512Mi or 1Gi",
-                            f"--path 'containerResources.{container}.cpu' 500m")
+                            fix=reader.path_fix(f"containerResources.{container}.{name}",
+                                                ("500m" if name.startswith("cpu") else "512Mi") if name in values else "",
+                                                "set" if name in values else "rm"))
                 continue
             values[name] = str(value)
         resources[container] = ContainerResources(values["cpu"], values["memory"], values["cpuLimit"], values["memoryLimit"])
@@ -388,14 +398,15 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     service_type = reader.string("serviceType", "ClusterIP", choices=SERVICE_TYPES)
     source_ranges = reader.cidr_list("loadBalancerSourceRanges", ())
     allow_public_ui = reader.boolean("allowPublicUi", False)
-    if service_type != "ClusterIP" and not allow_public_ui:
+    if service_type in ("LoadBalancer", "InternalLoadBalancer") and not allow_public_ui:
         if not source_ranges:
             reader.fail("loadBalancerSourceRanges", [], f"a non-empty list of CIDRs when serviceType is {service_type} "
-                        "(or set airflow-gke:allowPublicUi true)", "--path '[0]' 203.0.113.0/24")
+                        "(or set airflow-gke:allowPublicUi true)",
+                        fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
         elif any(c.endswith("/0") for c in source_ranges):
             reader.fail("loadBalancerSourceRanges", list(source_ranges),
                         "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
-                        "--path '[0]' 203.0.113.0/24")
+                        fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
 
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
@@ -418,7 +429,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         dags_subpath=dags_subpath.strip("/"),
         git_sync_period_seconds=reader.duration("gitSyncPeriod", 30, 5, 3600),
         git_sync_max_failures=reader.integer("gitSyncMaxFailures", 10, -1, 1000),
-        dag_refresh_seconds=reader.duration("dagRefreshInterval", 15, 5, 3600),
+        dag_refresh_seconds=reader.duration("dagRefreshInterval", 10, 5, 3600),
         service_type=service_type,
         load_balancer_source_ranges=source_ranges,
         allow_public_ui=allow_public_ui,
@@ -469,9 +480,10 @@ def load_stack_config(source=None) -> StackConfig:
 
     mode = reader.string("clusterMode", "standard", choices=CLUSTER_MODES)
     regional = reader.boolean("clusterRegional", is_prod)
-    zone = reader.string("zone", f"{region}-a" if region else "", pattern=re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$"),
+    zone_pattern = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+    zone = reader.string("zone", f"{region}-a" if region else "", pattern=zone_pattern,
                          allowed="a zone of gcp:region such as us-central1-a", example=f"{region or 'us-central1'}-a")
-    if zone and region and not zone.startswith(region + "-"):
+    if zone and region and zone_pattern.match(zone) and not zone.startswith(region + "-"):
         reader.fail("zone", zone, f"a zone inside gcp:region ({region})", f"{region}-a")
     kubernetes_version = reader.string("kubernetesVersion", "1.33", pattern=_K8S_VERSION,
                                        allowed="a Kubernetes minor version such as 1.33", example="1.33")

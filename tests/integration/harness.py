@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
 import os
 import shutil
 import subprocess
-from urllib.parse import unquote, urlsplit
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from preview.harness import run_program
 from preview.render import write_outputs
 
 from .gitsync import DagRepo, GitSyncEmulator
-from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, load_manifests, reset_dir, secret_data
+from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
 
 PG_SOCKET = os.environ.get("PGSOCKET", "/tmp/airflow-gke-pg/sock")
 WORK = ROOT / "build" / "integration"
@@ -84,3 +89,113 @@ def sync_dags(pod: LocalPod, repo_dir: str, files: dict[str, str]) -> tuple[DagR
     emulator = GitSyncEmulator(repo, pod.volume_path(root_mount["name"]), pod.rendered_env(pod.container("git-sync")))
     emulator.sync_once()
     return repo, emulator
+
+
+AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer")
+API_CONTAINER_PORT = 8080
+
+HELLO_DAG = '''\
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="hello", schedule=None, catchup=False, tags=["airflow-gke"])
+def hello():
+    @task
+    def say_hello():
+        print("hello from airflow-gke")
+        return 42
+
+    say_hello()
+
+
+hello()
+'''
+
+
+def dag_source(dag_id: str, marker: str = "") -> str:
+    return HELLO_DAG.replace('"hello"', f'"{dag_id}"').replace("hello from airflow-gke", f"hello {marker}")
+
+
+def deviations(pod: LocalPod, api_port: int, container: str = "scheduler") -> dict[str, str]:
+    rendered_url = pod.rendered_env(pod.container(container))["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    parts = urlsplit(rendered_url)
+    overrides = {
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
+        # Only host and port change; the path (/execution/) is the rendered one.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": urlunsplit(parts._replace(netloc=f"127.0.0.1:{api_port}")),
+    }
+    if container == "scheduler":
+        overrides["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    return overrides
+
+
+class Api:
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.token: str | None = None
+
+    def request(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, {"error": error.read().decode(errors="replace")[:1000]}
+
+    def login(self, username: str, password: str) -> int:
+        status, body = self.request("POST", "/auth/token", {"username": username, "password": password}, auth=False)
+        self.token = body.get("access_token")
+        return status
+
+    def dag_ids(self) -> set[str]:
+        status, body = self.request("GET", "/api/v2/dags?limit=100")
+        return {d["dag_id"] for d in body.get("dags", [])} if status == 200 else set()
+
+
+
+def admin_credentials(objects: list[dict]) -> tuple[str, str]:
+    """Admin user name from the rendered create-admin-user command, password from the rendered Secret."""
+    job = find(objects, "Job")
+    container = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == "create-admin-user")
+    args = container["args"]
+    return args[args.index("--username") + 1], secret_data(find(objects, "Secret", "airflow-secrets"))["admin-password"]
+
+
+@contextlib.contextmanager
+def airflow_running(pod: LocalPod, api_port: int | None = None):
+    """Start api-server, dag-processor, triggerer and scheduler from their rendered commands; yield the
+    API client once the rendered api-server startup probe passes; stop them all afterwards."""
+    api_port = api_port or free_port()
+    pod.api_port = api_port
+    started = time.monotonic()
+    for name in AIRFLOW_CONTAINERS:
+        pod.start(name, deviations(pod, api_port, name), replace_args={str(API_CONTAINER_PORT): str(api_port)})
+    try:
+        wait_until(lambda: pod.probe("api-server", "startupProbe", port_map={API_CONTAINER_PORT: api_port})[0],
+                   180, what="api-server healthy")
+        pod.api_healthy_after = time.monotonic() - started
+        yield Api(api_port)
+    finally:
+        pod.stop_all()
+
+
+def sync_latency(api: Api, repo: DagRepo, emulator: GitSyncEmulator, subpath: str, dag_id: str,
+                 change: bool, timeout: float) -> float:
+    """Commit a new DAG file (or a change to an existing one) and return the seconds until
+    GET /api/v2/dags shows it, with the git-sync emulator running at the rendered period."""
+    tag = f"rev-{time.time_ns()}"
+    source = dag_source(dag_id, tag).replace('tags=["airflow-gke"]', f'tags=["airflow-gke", "{tag}"]')
+    committed = time.monotonic()
+    repo.commit({f"{subpath}/{dag_id}.py".lstrip("/"): source}, f"{'change' if change else 'add'} {dag_id}")
+
+    def visible():
+        status, body = api.request("GET", f"/api/v2/dags?dag_id_pattern={dag_id}&limit=100")
+        return any(d["dag_id"] == dag_id and tag in {t["name"] for t in d.get("tags", [])}
+                   for d in body.get("dags", [])) if status == 200 else False
+
+    wait_until(visible, timeout, 0.5, what=f"DAG {dag_id} ({'changed' if change else 'new'}) visible in the API")
+    return time.monotonic() - committed

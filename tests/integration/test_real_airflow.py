@@ -11,80 +11,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
-import urllib.error
-import urllib.request
-from urllib.parse import urlsplit, urlunsplit
+import sys
 
 import pytest
+import yaml
 
-from .harness import make_pod, sync_dags
-from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, free_port, secret_data, wait_until
-
-AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer")
-API_CONTAINER_PORT = 8080
-
-HELLO_DAG = '''\
-from airflow.sdk import dag, task
-
-
-@dag(dag_id="hello", schedule=None, catchup=False, tags=["airflow-gke"])
-def hello():
-    @task
-    def say_hello():
-        print("hello from airflow-gke")
-        return 42
-
-    say_hello()
-
-
-hello()
-'''
-
-
-def dag_source(dag_id: str, marker: str = "") -> str:
-    return HELLO_DAG.replace('"hello"', f'"{dag_id}"').replace("hello from airflow-gke", f"hello {marker}")
-
-
-def deviations(pod: LocalPod, api_port: int, container: str = "scheduler") -> dict[str, str]:
-    rendered_url = pod.rendered_env(pod.container(container))["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
-    parts = urlsplit(rendered_url)
-    overrides = {
-        "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
-        # Only host and port change; the path (/execution/) is the rendered one.
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": urlunsplit(parts._replace(netloc=f"127.0.0.1:{api_port}")),
-    }
-    if container == "scheduler":
-        overrides["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-    return overrides
-
-
-class Api:
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.token: str | None = None
-
-    def request(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> tuple[int, dict]:
-        headers = {"Content-Type": "application/json"}
-        if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, {"error": error.read().decode(errors="replace")[:1000]}
-
-    def login(self, username: str, password: str) -> int:
-        status, body = self.request("POST", "/auth/token", {"username": username, "password": password}, auth=False)
-        self.token = body.get("access_token")
-        return status
-
-    def dag_ids(self) -> set[str]:
-        status, body = self.request("GET", "/api/v2/dags?limit=100")
-        return {d["dag_id"] for d in body.get("dags", [])} if status == 200 else set()
-
+from .harness import (AIRFLOW_CONTAINERS, API_CONTAINER_PORT, HELLO_DAG, admin_credentials, airflow_running,
+                      dags_subpath, deviations, make_pod, sync_dags, sync_latency)
+from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, secret_data, wait_until
 
 @pytest.fixture(scope="module")
 def migration_job(rendered) -> LocalPod:
@@ -107,30 +41,14 @@ def admin_runs(migration_job, migrated) -> list[subprocess.CompletedProcess]:
 @pytest.fixture(scope="module")
 def running(airflow_pod, migrated, admin_runs):
     """api-server, dag-processor, triggerer and scheduler started from their rendered commands."""
-    _, sync = sync_dags(airflow_pod, "dags-repo", {"hello_dag.py": HELLO_DAG})
-    api_port = free_port()
-    airflow_pod.api_port = api_port
-    started = time.monotonic()
-    for name in AIRFLOW_CONTAINERS:
-        airflow_pod.start(name, deviations(airflow_pod, api_port, name),
-                          replace_args={str(API_CONTAINER_PORT): str(api_port)})
-    api = Api(api_port)
+    repo, sync = sync_dags(airflow_pod, "dags-repo", {"hello_dag.py": HELLO_DAG})
     try:
-        wait_until(lambda: airflow_pod.probe("api-server", "startupProbe",
-                                             port_map={API_CONTAINER_PORT: api_port})[0], 120, what="api-server healthy")
-        airflow_pod.api_healthy_after = time.monotonic() - started
-        yield airflow_pod, api, sync
+        with airflow_running(airflow_pod) as api:
+            yield airflow_pod, api, (repo, sync)
     finally:
         sync.stop()
-        airflow_pod.stop_all()
         for name in AIRFLOW_CONTAINERS:
             print(f"--- {name} log tail ---\n{airflow_pod.log_tail(name, 15)}")
-
-
-def admin_credentials(rendered, migration_job) -> tuple[str, str]:
-    command = migration_job.container("create-admin-user")["args"]
-    username = command[command.index("--username") + 1]
-    return username, secret_data(find(rendered, "Secret", "airflow-secrets"))["admin-password"]
 
 
 # 1. migrations ------------------------------------------------------------------------------
@@ -156,9 +74,9 @@ def test_admin_user_command_is_idempotent(admin_runs):
     assert "already exist" in admin_runs[1].stdout + admin_runs[1].stderr
 
 
-def test_admin_gets_api_token_with_rendered_password(running, rendered, migration_job):
+def test_admin_gets_api_token_with_rendered_password(running, rendered):
     _, api, _ = running
-    username, password = admin_credentials(rendered, migration_job)
+    username, password = admin_credentials(rendered)
     assert api.login(username, "wrong-" + password) == 401
     assert api.login(username, password) == 201 and api.token
     status, _ = api.request("GET", "/api/v2/dags")
@@ -180,9 +98,9 @@ def test_rendered_probes_pass(running, container):
         assert ok, detail
 
 
-def test_dag_run_completes_through_execution_api(running, rendered, migration_job):
+def test_dag_run_completes_through_execution_api(running, rendered):
     pod, api, _ = running
-    api.login(*admin_credentials(rendered, migration_job))
+    api.login(*admin_credentials(rendered))
     wait_until(lambda: "hello" in api.dag_ids(), 120, 2, what="DAG 'hello' parsed by the dag-processor")
     status, body = api.request("PATCH", "/api/v2/dags/hello", {"is_paused": False})
     assert status == 200, body
@@ -221,8 +139,6 @@ def test_every_rendered_airflow_variable_is_a_real_option(rendered):
     options = known_options()
     assert ("core", "executor") in options and len(options) > 200
     template = next(o for o in rendered if o["kind"] == "ConfigMap")["data"]["pod_template_file.yaml"]
-    import yaml
-
     pod_specs = [o["spec"]["template"]["spec"] for o in rendered if o["kind"] in ("Deployment", "Job")]
     pod_specs.append(yaml.safe_load(template)["spec"])
     names = {v["name"] for spec in pod_specs for c in [*spec.get("initContainers", []), *spec["containers"]]
@@ -232,3 +148,103 @@ def test_every_rendered_airflow_variable_is_a_real_option(rendered):
     unknown = sorted(n for n in airflow_vars
                      if tuple(p.lower() for p in n[len("AIRFLOW__"):].split("__", 1)) not in options)
     assert not unknown, f"not options of the pinned Airflow (silently ignored): {unknown}"
+
+
+# 5. the KubernetesExecutor pod template -------------------------------------------------------
+
+POD_OVERRIDE_CHECK = """
+import json, sys
+from kubernetes.client import models as k8s
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+template = PodGenerator.deserialize_model_file(sys.argv[1])
+override = k8s.V1Pod(spec=k8s.V1PodSpec(containers=[k8s.V1Container(
+    name="base", image="python:3.12-slim",
+    resources=k8s.V1ResourceRequirements(requests={"cpu": "2", "memory": "4Gi"},
+                                         limits={"cpu": "4", "memory": "8Gi"}))]))
+pod = PodGenerator.construct_pod(
+    dag_id="hello", task_id="say_hello", pod_id="hello-say-hello", try_number=1, kube_image=None, date=None,
+    args=["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-string", "{}"],
+    pod_override_object=override, base_worker_pod=template, namespace="airflow", scheduler_job_id="1",
+    run_id="manual__1")
+print(json.dumps(PodGenerator.serialize_pod(pod)))
+"""
+
+
+@pytest.fixture(scope="module")
+def generated_worker_pods(running, rendered, tmp_path_factory) -> list[dict]:
+    """Worker pods built by Airflow's own generator (`airflow kubernetes generate-dag-yaml`) from the
+    rendered pod template, run where an operator would: in the maintenance container."""
+    pod, _, _ = running
+    out = tmp_path_factory.mktemp("generated")
+    result = pod.run("maintenance", {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"},
+                     argv=["airflow", "kubernetes", "generate-dag-yaml", "-l", "2026-01-01T00:00:00+00:00",
+                           "-o", str(out), "hello"], timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    pods = [yaml.safe_load(p.read_text()) for p in sorted(out.rglob("*.yml")) + sorted(out.rglob("*.yaml"))]
+    assert pods, f"no pod YAML written: {result.stdout[-1000:]}"
+    return pods
+
+
+def test_generated_worker_pod_validates(generated_worker_pods, rendered):
+    import kubernetes_validate
+
+    from components.config import load_stack_config  # noqa: F401  (the version below is the stack's)
+    version = "1.33.0"
+    for worker in generated_worker_pods:
+        assert worker["kind"] == "Pod" and worker["apiVersion"] == "v1"
+        kubernetes_validate.validate(worker, version, strict=True)
+        base = next(c for c in worker["spec"]["containers"] if c["name"] == "base")
+        assert base["image"] == find(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert [c["name"] for c in worker["spec"]["initContainers"]] == ["git-sync-init"]
+        assert worker["spec"]["serviceAccountName"] == "airflow-worker"
+
+
+def test_worker_pod_holds_no_database_credentials_or_signing_secret(generated_worker_pods, rendered):
+    secrets = secret_data(find(rendered, "Secret", "airflow-secrets"))
+    for worker in generated_worker_pods:
+        text = yaml.safe_dump(worker)
+        for key in ("sql-alchemy-conn", "jwt-secret", "fernet-key", "api-secret-key"):
+            assert secrets[key] not in text, f"worker pod carries the {key} value"
+        names = {e["name"] for c in worker["spec"]["containers"] + worker["spec"].get("initContainers", [])
+                 for e in c.get("env", [])}
+        assert not names & {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API_AUTH__JWT_SECRET",
+                            "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY"}
+        assert "airflow-secrets" not in text, "worker pod references the Airflow secret"
+
+
+def test_pod_override_changes_image_and_resources_and_keeps_the_rest(airflow_pod, rendered):
+    template_path = airflow_pod.env(airflow_pod.container("scheduler"))["AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE"]
+    result = subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), "-c", POD_OVERRIDE_CHECK, template_path],
+                            capture_output=True, text=True, timeout=120,
+                            env={"AIRFLOW_HOME": str(ROOT / "build" / "integration"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    merged = json.loads(result.stdout.strip().splitlines()[-1])
+    template = yaml.safe_load(find(rendered, "ConfigMap")["data"]["pod_template_file.yaml"])
+    base = next(c for c in merged["spec"]["containers"] if c["name"] == "base")
+    assert base["image"] == "python:3.12-slim"
+    assert base["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+    template_base = template["spec"]["containers"][0]
+    assert {e["name"] for e in template_base["env"]} <= {e["name"] for e in base["env"]}
+    assert base["volumeMounts"] == template_base["volumeMounts"]
+    assert base["securityContext"] == template_base["securityContext"]
+    assert merged["spec"]["serviceAccountName"] == template["spec"]["serviceAccountName"]
+    assert merged["spec"]["initContainers"][0]["name"] == "git-sync-init"
+
+
+# 6. DAG-sync latency --------------------------------------------------------------------------
+
+def test_new_and_changed_dag_visible_within_bound(running, rendered):
+    pod, api, (repo, sync) = running
+    api.login(*admin_credentials(rendered))
+    period = sync.period
+    refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
+    bound = period + refresh + 45  # sync + listing + parse/serialise slack on a 2-core machine
+    subpath = dags_subpath(pod)
+    sync.start()
+    new = sync_latency(api, repo, sync, subpath, "synced_dag", change=False, timeout=bound)
+    changed = sync_latency(api, repo, sync, subpath, "synced_dag", change=True, timeout=bound)
+    print(f"DAG-sync latency: new file {new:.1f}s, changed file {changed:.1f}s "
+          f"(git-sync period {period:.0f}s, dag-processor refresh {refresh}s, bound {bound:.0f}s)",
+          file=sys.stderr)
+    assert new <= bound and changed <= bound

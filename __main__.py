@@ -23,7 +23,7 @@ network = Network(name, {
     "private_services_prefix_length": cfg.network.private_services_prefix_length}, after_apis)
 logs = LogsBucket(f"{name}-logs", {
     "project": cfg.project, "location": cfg.region, "retention_days": cfg.log_retention_days,
-    "labels": cfg.labels}, after_apis)
+    "force_destroy": cfg.logs_force_destroy, "labels": cfg.labels}, after_apis)
 identity = Identity(name, {
     "project": cfg.project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
     "airflow_kubernetes_service_account": AIRFLOW_KSA, "worker_kubernetes_service_account": WORKER_KSA},

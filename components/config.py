@@ -166,6 +166,7 @@ class StackConfig:
     database: DatabaseSettings
     registry: RegistrySettings
     log_retention_days: int
+    logs_force_destroy: bool
     airflow: AirflowSettings
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -546,6 +547,7 @@ def load_stack_config(source=None) -> StackConfig:
         keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
     )
     log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
+    logs_force_destroy = reader.boolean("logsForceDestroy", False)
     airflow = _read_airflow(reader, environment)
 
     if reader.problems:
@@ -560,6 +562,7 @@ def load_stack_config(source=None) -> StackConfig:
         database=database,
         registry=registry,
         log_retention_days=log_retention_days,
+        logs_force_destroy=logs_force_destroy,
         airflow=airflow,
         labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
     )

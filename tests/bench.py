@@ -1,0 +1,89 @@
+"""`make bench`: the project's benchmark figures, one line each.
+
+- offline preview wall time (dev, prod): `python -m preview` as a user runs it, interpreter start included
+- unit-suite wall time: `pytest -m "not integration"`
+- api-server time-to-healthy: rendered command start → rendered startup probe passes
+- DAG-sync latency p50/p95: commit → visible in GET /api/v2/dags, with the rendered git-sync period
+  and dag-processor settings, commits at a random point of the sync cycle (as pushes arrive)
+
+Usage: python -m tests.bench [--commits N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from tests.integration.harness import (HELLO_DAG, admin_credentials, airflow_running, dags_subpath, make_pod,
+                                       prepare_database, render_dev, sync_dags, sync_latency)
+from tests.integration.pod import ROOT
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def timed(command: list[str]) -> float:
+    started = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def migrate_and_create_admin(objects: list[dict]) -> None:
+    job = make_pod(objects, "Job", None, "bench-job")
+    for container in ("db-migrate", "create-admin-user"):
+        result = job.run(container, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"})
+        if result.returncode != 0:
+            raise SystemExit(f"{container} failed: {result.stderr[-2000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commits", type=int, default=6, help="DAG commits to time (alternating new/changed)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as out:
+        for stack in ("dev", "prod"):
+            seconds = timed([PYTHON, "-m", "preview", "--stack", stack, "--out", out])
+            print(f"preview_wall_time_{stack}_s: {seconds:.2f}", flush=True)
+    seconds = timed([PYTHON, "-m", "pytest", "-q", "-m", "not integration", "-p", "no:cacheprovider"])
+    print(f"unit_suite_wall_time_s: {seconds:.2f}", flush=True)
+
+    objects = render_dev()
+    prepare_database(objects)
+    migrate_and_create_admin(objects)
+    pod = make_pod(objects, "Deployment", "airflow", "bench-pod")
+    repo, sync = sync_dags(pod, "bench-dags-repo", {"hello_dag.py": HELLO_DAG})
+    with airflow_running(pod) as api:
+        print(f"api_server_time_to_healthy_s: {pod.api_healthy_after:.2f}", flush=True)
+        api.login(*admin_credentials(objects))
+        refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
+        bound = sync.period + refresh + 45
+        subpath = dags_subpath(pod)
+        sync.start()
+        latencies = []
+        for index in range(args.commits):
+            time.sleep(random.uniform(0, sync.period))  # pushes arrive at any point of the sync cycle
+            change = index % 2 == 1
+            seconds = sync_latency(api, repo, sync, subpath, f"bench_dag_{index // 2}", change, timeout=bound)
+            latencies.append(seconds)
+            print(f"  commit {index + 1}: {'changed' if change else 'new'} file visible after {seconds:.1f}s",
+                  file=sys.stderr, flush=True)
+        sync.stop()
+    print(f"dag_sync_latency_p50_s: {statistics.median(latencies):.1f}")
+    print(f"dag_sync_latency_p95_s: {percentile(latencies, 0.95):.1f} "
+          f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

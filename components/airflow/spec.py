@@ -479,7 +479,9 @@ def pod_template(spec: WorkloadSpec) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "placeholder-name", "labels": labels(spec, component)},
+        # The executor sets the namespace too (AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE); stating it here keeps
+        # the template honest on its own (never the `default` namespace) and lets scanners match policies.
+        "metadata": {"name": "placeholder-name", "namespace": spec.namespace, "labels": labels(spec, component)},
         "spec": {
             "serviceAccountName": WORKER_KSA,
             "automountServiceAccountToken": False,

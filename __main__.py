@@ -13,46 +13,28 @@ from components.registry import Registry
 from components.services import REQUIRED_APIS, ProjectServices
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
-name = cfg.name_prefix
-apis = ProjectServices(f"{name}-apis", {"project": cfg.project, "services": REQUIRED_APIS})
+name, project, region = cfg.name_prefix, cfg.project, cfg.region
+apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS})
 after_apis = pulumi.ResourceOptions(depends_on=[apis])
 
-network = Network(name, {
-    "project": cfg.project, "region": cfg.region, "subnet_cidr": cfg.network.subnet_cidr,
-    "pods_cidr": cfg.network.pods_cidr, "services_cidr": cfg.network.services_cidr,
-    "private_services_prefix_length": cfg.network.private_services_prefix_length}, after_apis)
-logs = LogsBucket(f"{name}-logs", {
-    "project": cfg.project, "location": cfg.region, "retention_days": cfg.log_retention_days,
-    "force_destroy": cfg.logs_force_destroy, "labels": cfg.labels}, after_apis)
-identity = Identity(name, {
-    "project": cfg.project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
-    "airflow_kubernetes_service_account": AIRFLOW_KSA, "worker_kubernetes_service_account": WORKER_KSA},
-    after_apis)
-registry = Registry(name, {
-    "project": cfg.project, "location": cfg.region, "repository_id": cfg.registry.repository_id,
-    "keep_versions": cfg.registry.keep_versions,
-    "reader_members": [identity.node_service_account_email.apply(lambda e: f"serviceAccount:{e}"),
-                       identity.airflow_service_account_email.apply(lambda e: f"serviceAccount:{e}")]}, after_apis)
-database = Database(name, {
-    "project": cfg.project, "region": cfg.region, "network_id": network.network_id,
-    "version": cfg.database.version, "tier": cfg.database.tier,
-    "high_availability": cfg.database.high_availability, "disk_size_gb": cfg.database.disk_size_gb,
-    "backup_retention_count": cfg.database.backup_retention_count,
-    "log_retention_days": cfg.database.log_retention_days, "maintenance_day": cfg.database.maintenance_day,
-    "maintenance_hour": cfg.database.maintenance_hour, "flags": cfg.database.flags,
-    "deletion_protection": cfg.database.deletion_protection, "labels": cfg.labels},
-    pulumi.ResourceOptions(depends_on=[apis, network.private_services_connection], protect=cfg.database.pulumi_protect))
-cluster = Cluster(name, {
-    "project": cfg.project, "location": cfg.cluster.location, "mode": cfg.cluster.mode,
-    "network_id": network.network_id, "subnet_id": network.subnet_id, "master_cidr": cfg.network.master_cidr,
-    "master_authorized_networks": cfg.cluster.master_authorized_networks,
-    "node_service_account": identity.node_service_account_email,
-    "release_channel": cfg.cluster.release_channel, "kubernetes_version": cfg.cluster.kubernetes_version,
-    "machine_type": cfg.cluster.node_machine_type, "min_nodes": cfg.cluster.node_min_count,
-    "max_nodes": cfg.cluster.node_max_count, "disk_size_gb": cfg.cluster.node_disk_size_gb,
-    "spot_pool": cfg.cluster.spot_pool, "spot_machine_type": cfg.cluster.spot_machine_type,
-    "spot_max_nodes": cfg.cluster.spot_max_count, "deletion_protection": cfg.cluster.deletion_protection,
-    "labels": cfg.labels}, after_apis)
+network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
+logs = LogsBucket(f"{name}-logs", {"project": project, "location": region, "labels": cfg.labels,
+                                   "retention_days": cfg.log_retention_days,
+                                   "force_destroy": cfg.logs_force_destroy}, after_apis)
+identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
+                           "airflow_kubernetes_service_account": AIRFLOW_KSA,
+                           "worker_kubernetes_service_account": WORKER_KSA}, after_apis)
+registry = Registry(name, {"project": project, "location": region, **vars(cfg.registry), "reader_members": [
+    pulumi.Output.concat("serviceAccount:", identity.node_service_account_email),
+    pulumi.Output.concat("serviceAccount:", identity.airflow_service_account_email)]}, after_apis)
+database = Database(name, {"project": project, "region": region, "network_id": network.network_id,
+                           "labels": cfg.labels, **cfg.database.as_args()},
+                    pulumi.ResourceOptions(depends_on=[apis, network.private_services_connection],
+                                           protect=cfg.database.pulumi_protect))
+cluster = Cluster(name, {"project": project, "network_id": network.network_id, "subnet_id": network.subnet_id,
+                         "master_cidr": cfg.network.master_cidr, "labels": cfg.labels,
+                         "node_service_account": identity.node_service_account_email, **cfg.cluster.as_args()},
+                  after_apis)
 airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,

@@ -58,19 +58,19 @@ class ClusterArgs(TypedDict):
     """GKE release channel (default REGULAR)."""
     kubernetes_version: NotRequired[str]
     """Minimum control plane version, 1.29 or newer (native sidecars)."""
-    machine_type: NotRequired[str]
+    node_machine_type: NotRequired[str]
     """Standard mode: machine type of the main node pool."""
-    min_nodes: NotRequired[int]
+    node_min_count: NotRequired[int]
     """Standard mode: autoscaler minimum per zone."""
-    max_nodes: NotRequired[int]
+    node_max_count: NotRequired[int]
     """Standard mode: autoscaler maximum per zone."""
-    disk_size_gb: NotRequired[int]
+    node_disk_size_gb: NotRequired[int]
     """Standard mode: node boot disk size."""
     spot_pool: NotRequired[bool]
     """Standard mode: add a tainted Spot node pool for task pods."""
     spot_machine_type: NotRequired[str]
     """Standard mode: machine type of the Spot pool."""
-    spot_max_nodes: NotRequired[int]
+    spot_max_count: NotRequired[int]
     """Standard mode: autoscaler maximum of the Spot pool."""
     deletion_protection: NotRequired[bool]
     """Refuse to delete the cluster (default True)."""
@@ -168,12 +168,12 @@ class Cluster(pulumi.ComponentResource):
             location=args["location"],
             cluster=cluster.name,
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                min_node_count=0 if spot else args.get("min_nodes", 1),
-                max_node_count=args.get("spot_max_nodes", 5) if spot else args.get("max_nodes", 3)),
+                min_node_count=0 if spot else args.get("node_min_count", 1),
+                max_node_count=args.get("spot_max_count", 5) if spot else args.get("node_max_count", 3)),
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=args.get("spot_machine_type", "e2-standard-4") if spot else args.get("machine_type", "e2-standard-2"),
-                disk_size_gb=args.get("disk_size_gb", 50),
+                machine_type=args.get("spot_machine_type", "e2-standard-4") if spot else args.get("node_machine_type", "e2-standard-2"),
+                disk_size_gb=args.get("node_disk_size_gb", 50),
                 disk_type="pd-balanced",
                 image_type="COS_CONTAINERD",
                 spot=spot,

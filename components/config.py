@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
@@ -58,8 +58,18 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join([header, *("  - " + p for p in problems)]))
 
 
+class _ComponentArgs:
+    """Settings whose fields are named like the args of the component they configure."""
+
+    _not_args: tuple[str, ...] = ()
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in self._not_args}
+
+
 @dataclass(frozen=True)
-class NetworkSettings:
+class NetworkSettings(_ComponentArgs):
+    _not_args = ("master_cidr",)
     subnet_cidr: str
     pods_cidr: str
     services_cidr: str
@@ -68,7 +78,8 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
-class ClusterSettings:
+class ClusterSettings(_ComponentArgs):
+    _not_args = ("regional",)
     mode: str
     regional: bool
     location: str
@@ -86,7 +97,8 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
-class DatabaseSettings:
+class DatabaseSettings(_ComponentArgs):
+    _not_args = ("pulumi_protect",)  # a resource option, not an arg
     version: str
     tier: str
     high_availability: bool

@@ -256,12 +256,25 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
     return container
 
 
-def scheduler_container(spec: WorkloadSpec) -> dict:
-    check = job_check_command("SchedulerJob")
-    return airflow_container(spec, "scheduler", ["airflow", "scheduler"], "scheduler", probes={
+def job_process_container(spec: WorkloadSpec, name: str, job_type: str) -> dict:
+    """scheduler, dag-processor or triggerer: `airflow <name>`, probed by `airflow jobs check`."""
+    check = job_check_command(job_type)
+    return airflow_container(spec, name, ["airflow", name], name, probes={
         "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
         "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
     })
+
+
+def scheduler_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "scheduler", "SchedulerJob")
+
+
+def dag_processor_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "dag-processor", "DagProcessorJob")
+
+
+def triggerer_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "triggerer", "TriggererJob")
 
 
 def api_server_container(spec: WorkloadSpec) -> dict:
@@ -273,22 +286,6 @@ def api_server_container(spec: WorkloadSpec) -> dict:
             "livenessProbe": _http_probe(HEALTH_PATH, "api", period=15, timeout=5, failures=5),
             "readinessProbe": _http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=3),
         })
-
-
-def dag_processor_container(spec: WorkloadSpec) -> dict:
-    check = job_check_command("DagProcessorJob")
-    return airflow_container(spec, "dag-processor", ["airflow", "dag-processor"], "dag-processor", probes={
-        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
-        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
-    })
-
-
-def triggerer_container(spec: WorkloadSpec) -> dict:
-    check = job_check_command("TriggererJob")
-    return airflow_container(spec, "triggerer", ["airflow", "triggerer"], "triggerer", probes={
-        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
-        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
-    })
 
 
 def maintenance_container(spec: WorkloadSpec) -> dict:

@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from components.config import load_stack_config
+from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
+                                          init_containers, port_number)
 from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config
 
@@ -94,40 +96,22 @@ def pod_workloads(capture: Capture) -> list[tuple[str, dict]]:
             ("pod template", pod_template(capture)["spec"])]
 
 
-def containers(pod: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in pod["containers"]}
 
 
-def init_containers(pod: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in pod.get("initContainers", [])}
 
 
-def every_container(pod: dict) -> list[dict]:
-    return [*pod.get("initContainers", []), *pod["containers"]]
 
 
 def deployment_pod(capture: Capture) -> dict:
     return find(capture, "Deployment", "airflow")["spec"]["template"]["spec"]
 
 
-def env(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
 
 
-def env_value(container: dict, name: str) -> str:
-    entry = env(container)[name]
-    assert set(entry) == {"name", "value"}, f"{container['name']}: {name} is not a plain value: {entry}"
-    return entry["value"]
 
 
-def port_number(container: dict, port) -> int:
-    if isinstance(port, int):
-        return port
-    return next(p["containerPort"] for p in container.get("ports", []) if p["name"] == port)
 
 
-def command_line(container: dict) -> list[str]:
-    return [*container.get("command", []), *container.get("args", [])]
 
 
 def secret_values(capture: Capture) -> dict[str, str]:

@@ -13,6 +13,8 @@ import yaml
 
 from components.airflow import spec as s
 from components.config import DEFAULT_RESOURCES, ContainerResources
+from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
+                                          init_containers, port_number)
 
 NAMESPACE = "orchestration"
 IMAGE = "europe-docker.pkg.dev/acme-data/airflow/airflow:3.3.2-acme.4"
@@ -53,39 +55,18 @@ def pod_spec_of(manifest: dict) -> dict:
     return manifest["spec"] if manifest["kind"] == "Pod" else manifest["spec"]["template"]["spec"]
 
 
-def containers(pod: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in pod["containers"]}
 
 
-def init_containers(pod: dict) -> dict[str, dict]:
-    return {c["name"]: c for c in pod.get("initContainers", [])}
 
 
-def every_container(pod: dict) -> list[dict]:
-    return [*pod.get("initContainers", []), *pod["containers"]]
 
 
-def env(container: dict) -> dict[str, dict]:
-    entries = container.get("env", [])
-    names = [e["name"] for e in entries]
-    assert len(names) == len(set(names)), f"{container['name']}: duplicate env names {names}"
-    return {e["name"]: e for e in entries}
 
 
-def env_value(container: dict, name: str) -> str:
-    entry = env(container)[name]
-    assert set(entry) == {"name", "value"}, f"{container['name']}: {name} is not a plain value: {entry}"
-    return entry["value"]
 
 
-def port_number(container: dict, port) -> int:
-    if isinstance(port, int):
-        return port
-    return next(p["containerPort"] for p in container.get("ports", []) if p["name"] == port)
 
 
-def command_line(container: dict) -> list[str]:
-    return [*container.get("command", []), *container.get("args", [])]
 
 
 def pod_workloads(spec: s.WorkloadSpec) -> list[tuple[str, dict]]:

@@ -1,0 +1,38 @@
+"""Small readers of container specs shared by the workload tests."""
+
+from __future__ import annotations
+
+
+def containers(pod: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in pod["containers"]}
+
+
+def init_containers(pod: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in pod.get("initContainers", [])}
+
+
+def every_container(pod: dict) -> list[dict]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def env(container: dict) -> dict[str, dict]:
+    entries = container.get("env", [])
+    names = [e["name"] for e in entries]
+    assert len(names) == len(set(names)), f"{container['name']}: duplicate env names {names}"
+    return {e["name"]: e for e in entries}
+
+
+def env_value(container: dict, name: str) -> str:
+    entry = env(container)[name]
+    assert set(entry) == {"name", "value"}, f"{container['name']}: {name} is not a plain value: {entry}"
+    return entry["value"]
+
+
+def port_number(container: dict, port) -> int:
+    if isinstance(port, int):
+        return port
+    return next(p["containerPort"] for p in container.get("ports", []) if p["name"] == port)
+
+
+def command_line(container: dict) -> list[str]:
+    return [*container.get("command", []), *container.get("args", [])]

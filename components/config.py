@@ -161,10 +161,11 @@ class AirflowSettings:
     allow_public_ui: bool
     admin_username: str
     admin_email: str
-    admin_password: Optional[pulumi.Output[str]]
-    git_credentials: Optional[pulumi.Output[str]]
     git_credentials_kind: str  # "none", "token" or "ssh"
     resources: Mapping[str, ContainerResources]
+    # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
+    admin_password: Optional[pulumi.Output[str]] = None
+    git_credentials: Optional[pulumi.Output[str]] = None
 
 
 @dataclass(frozen=True)

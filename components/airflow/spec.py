@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import yaml
 
-from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, ContainerResources
+from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, AirflowSettings
 
 # Identities and names.
 AIRFLOW_KSA = "airflow"
@@ -67,36 +67,22 @@ AIRFLOW_CFG = """\
 
 @dataclass(frozen=True)
 class WorkloadSpec:
-    """Plain values the manifests are built from (Pulumi outputs already resolved)."""
+    """The validated Airflow settings plus the values other components provide, all resolved."""
 
-    namespace: str
-    image: str
-    replicas: int
+    settings: AirflowSettings
     database_connection_name: str
     airflow_service_account: str  # Google service account e-mails (Workload Identity)
     worker_service_account: str
     remote_log_folder: str  # gs://bucket/path
-    dags_repo: str
-    dags_ref: str
-    dags_subpath: str
-    git_sync_period_seconds: int
-    git_sync_max_failures: int
-    dag_refresh_seconds: int
-    service_type: str
-    load_balancer_source_ranges: Sequence[str]
-    admin_username: str
-    admin_email: str
-    git_credentials_kind: str
-    resources: Mapping[str, ContainerResources]
     instance: str = "airflow"
 
     @property
     def dags_folder(self) -> str:
-        return "/".join(p for p in (DAGS_MOUNT, GIT_LINK, self.dags_subpath) if p)
+        return "/".join(p for p in (DAGS_MOUNT, GIT_LINK, self.settings.dags_subpath) if p)
 
     @property
     def execution_api_url(self) -> str:
-        return f"http://{API_SERVICE_NAME}.{self.namespace}.svc.cluster.local:{API_PORT}/execution/"
+        return f"http://{API_SERVICE_NAME}.{self.settings.namespace}.svc.cluster.local:{API_PORT}/execution/"
 
 
 # --- labels and metadata -------------------------------------------------------------------
@@ -117,7 +103,7 @@ def selector(spec: WorkloadSpec, component: str) -> dict:
 
 
 def metadata(spec: WorkloadSpec, name: str, component: str, annotations: Optional[dict] = None) -> dict:
-    meta = {"name": name, "namespace": spec.namespace, "labels": labels(spec, component)}
+    meta = {"name": name, "namespace": spec.settings.namespace, "labels": labels(spec, component)}
     if annotations:
         meta["annotations"] = annotations
     return meta
@@ -143,7 +129,7 @@ def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
         _env("AIRFLOW__CORE__AUTH_MANAGER", FAB_AUTH_MANAGER),
         _env("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
         _env("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", spec.remote_log_folder),
-        _env("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.namespace),
+        _env("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.settings.namespace),
         # The image's entrypoint would otherwise poll the DB 20 times at start; task pods have no DB
         # access at all, and Airflow pods wait on `airflow db check-migrations` instead.
         _env("CONNECTION_CHECK_MAX_COUNT", "0"),
@@ -159,8 +145,8 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         _env("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
         # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes) and known
         # files re-parsed as often, so a pushed change shows up about one git-sync period later.
-        _env("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.dag_refresh_seconds),
-        _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.dag_refresh_seconds),
+        _env("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.settings.dag_refresh_seconds),
+        _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_refresh_seconds),
         _env("AIRFLOW__API__WORKERS", "2"),
         _env("AIRFLOW__API__EXPOSE_CONFIG", "False"),
     ]
@@ -175,7 +161,7 @@ def pod_volumes(spec: WorkloadSpec) -> list[dict]:
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "config", "configMap": {"name": CONFIGMAP_NAME}},
     ]
-    if spec.git_credentials_kind == "ssh":
+    if spec.settings.git_credentials_kind == "ssh":
         volumes.append({"name": "git-ssh-key", "secret": {
             "secretName": GIT_SECRET_NAME, "defaultMode": 0o440, "items": [{"key": "ssh-key", "path": "ssh"}]}})
     return volumes
@@ -240,11 +226,11 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
                       command: Optional[list[str]] = None, env: Optional[list[dict]] = None) -> dict:
     container = {
         "name": name,
-        "image": spec.image,
+        "image": spec.settings.image,
         "imagePullPolicy": "Always",
         "args": args,
         "env": env if env is not None else airflow_env(spec),
-        "resources": spec.resources[resources].to_k8s(),
+        "resources": spec.settings.resources[resources].to_k8s(),
         "securityContext": container_security(AIRFLOW_UID, 0),
         "volumeMounts": airflow_mounts(),
     }
@@ -321,29 +307,29 @@ def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
         "startupProbe": _http_probe("/startup", "proxy-health", period=1, timeout=5, failures=60),
         "livenessProbe": _http_probe("/liveness", "proxy-health", period=10, timeout=5, failures=3),
         "readinessProbe": _http_probe("/readiness", "proxy-health", period=10, timeout=5, failures=3),
-        "resources": spec.resources["cloud-sql-proxy"].to_k8s(),
+        "resources": spec.settings.resources["cloud-sql-proxy"].to_k8s(),
         "securityContext": container_security(PROXY_UID),
     }
 
 
 def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
     env = [
-        _env("GITSYNC_REPO", spec.dags_repo),
-        _env("GITSYNC_REF", spec.dags_ref),
+        _env("GITSYNC_REPO", spec.settings.dags_repo),
+        _env("GITSYNC_REF", spec.settings.dags_ref),
         _env("GITSYNC_ROOT", GIT_ROOT),
         _env("GITSYNC_LINK", GIT_LINK),
         _env("GITSYNC_DEPTH", "1"),
-        _env("GITSYNC_PERIOD", f"{spec.git_sync_period_seconds}s"),
-        _env("GITSYNC_MAX_FAILURES", spec.git_sync_max_failures),
+        _env("GITSYNC_PERIOD", f"{spec.settings.git_sync_period_seconds}s"),
+        _env("GITSYNC_MAX_FAILURES", spec.settings.git_sync_max_failures),
     ]
     if one_time:
         env.append(_env("GITSYNC_ONE_TIME", "true"))
     else:
         env.append(_env("GITSYNC_HTTP_BIND", f"0.0.0.0:{GIT_SYNC_HTTP_PORT}"))
-    if spec.git_credentials_kind == "token":
+    if spec.settings.git_credentials_kind == "token":
         env += [_secret_env("GITSYNC_USERNAME", GIT_SECRET_NAME, "username"),
                 _secret_env("GITSYNC_PASSWORD", GIT_SECRET_NAME, "token")]
-    elif spec.git_credentials_kind == "ssh":
+    elif spec.settings.git_credentials_kind == "ssh":
         env += [_env("GITSYNC_SSH_KEY_FILE", GIT_SSH_KEY_PATH),
                 _env("GITSYNC_SSH_KNOWN_HOSTS", "false")]
     return env
@@ -351,14 +337,14 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
 
 def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     mounts = [{"name": "dags", "mountPath": GIT_ROOT}, {"name": "tmp", "mountPath": "/tmp"}]
-    if spec.git_credentials_kind == "ssh":
+    if spec.settings.git_credentials_kind == "ssh":
         mounts.append({"name": "git-ssh-key", "mountPath": GIT_SSH_KEY_PATH, "subPath": "ssh", "readOnly": True})
     container = {
         "name": "git-sync-init" if one_time else "git-sync",
         "image": GIT_SYNC_IMAGE,
         "imagePullPolicy": "Always",
         "env": git_sync_env(spec, one_time),
-        "resources": spec.resources["git-sync"].to_k8s(),
+        "resources": spec.settings.resources["git-sync"].to_k8s(),
         "securityContext": container_security(GIT_SYNC_UID),
         "volumeMounts": mounts,
     }
@@ -366,7 +352,7 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
         container["ports"] = [{"name": "git-sync", "containerPort": GIT_SYNC_HTTP_PORT, "protocol": "TCP"}]
         # `/` answers 200 once the first sync succeeded and while syncs keep succeeding.
         container["livenessProbe"] = _http_probe("/", "git-sync", period=30, timeout=5,
-                                                 failures=max(3, spec.git_sync_max_failures + 1))
+                                                 failures=max(3, spec.settings.git_sync_max_failures + 1))
         container["readinessProbe"] = _http_probe("/", "git-sync", period=10, timeout=5, failures=3)
     return container
 
@@ -390,7 +376,7 @@ def deployment(spec: WorkloadSpec) -> dict:
         "kind": "Deployment",
         "metadata": metadata(spec, DEPLOYMENT_NAME, component),
         "spec": {
-            "replicas": spec.replicas,
+            "replicas": spec.settings.replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(spec, component)},
             # Never go below the desired count during a rollout: a new pod serves before an old one stops.
@@ -430,8 +416,8 @@ def migration_job_name(image: str) -> str:
 
 def admin_user_command(spec: WorkloadSpec) -> list[str]:
     # $(VAR) is expanded by the kubelet from the container's env; the value comes from the Secret.
-    return ["airflow", "users", "create", "--role", "Admin", "--username", spec.admin_username,
-            "--email", spec.admin_email, "--firstname", "Airflow", "--lastname", "Admin",
+    return ["airflow", "users", "create", "--role", "Admin", "--username", spec.settings.admin_username,
+            "--email", spec.settings.admin_email, "--firstname", "Airflow", "--lastname", "Admin",
             "--password", f"$({ADMIN_PASSWORD_ENV})"]
 
 
@@ -445,7 +431,7 @@ def migration_job(spec: WorkloadSpec) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(spec, migration_job_name(spec.image), component),
+        "metadata": metadata(spec, migration_job_name(spec.settings.image), component),
         "spec": {
             "backoffLimit": 6,
             "activeDeadlineSeconds": 1800,
@@ -478,7 +464,7 @@ def pod_template(spec: WorkloadSpec) -> dict:
         "kind": "Pod",
         # The executor sets the namespace too (AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE); stating it here keeps
         # the template honest on its own (never the `default` namespace) and lets scanners match policies.
-        "metadata": {"name": "placeholder-name", "namespace": spec.namespace, "labels": labels(spec, component)},
+        "metadata": {"name": "placeholder-name", "namespace": spec.settings.namespace, "labels": labels(spec, component)},
         "spec": {
             "serviceAccountName": WORKER_KSA,
             "automountServiceAccountToken": False,
@@ -507,15 +493,15 @@ def config_map(spec: WorkloadSpec) -> dict:
 
 def ui_service(spec: WorkloadSpec) -> dict:
     service_spec: dict = {
-        "type": "ClusterIP" if spec.service_type == "ClusterIP" else "LoadBalancer",
+        "type": "ClusterIP" if spec.settings.service_type == "ClusterIP" else "LoadBalancer",
         "selector": selector(spec, "airflow"),
         "ports": [{"name": "http", "port": UI_SERVICE_PORT, "targetPort": "api", "protocol": "TCP"}],
     }
     annotations = None
-    if spec.service_type == "InternalLoadBalancer":
+    if spec.settings.service_type == "InternalLoadBalancer":
         annotations = {"networking.gke.io/load-balancer-type": "Internal"}
-    if service_spec["type"] == "LoadBalancer" and spec.load_balancer_source_ranges:
-        service_spec["loadBalancerSourceRanges"] = list(spec.load_balancer_source_ranges)
+    if service_spec["type"] == "LoadBalancer" and spec.settings.load_balancer_source_ranges:
+        service_spec["loadBalancerSourceRanges"] = list(spec.settings.load_balancer_source_ranges)
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": metadata(spec, UI_SERVICE_NAME, "ui", annotations), "spec": service_spec}
 
@@ -552,7 +538,7 @@ def pod_launcher_binding(spec: WorkloadSpec) -> dict:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": metadata(spec, ROLE_NAME, "rbac"),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
-            "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.namespace}]}
+            "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.settings.namespace}]}
 
 
 def network_policies(spec: WorkloadSpec) -> list[dict]:
@@ -574,7 +560,7 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
 
 
 def pod_disruption_budget(spec: WorkloadSpec) -> Optional[dict]:
-    if spec.replicas < 2:
+    if spec.settings.replicas < 2:
         return None
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": metadata(spec, DEPLOYMENT_NAME, "airflow"),
@@ -586,4 +572,4 @@ def namespace(spec: WorkloadSpec) -> dict:
                  # Pod Security Admission: the API server itself refuses pods that break these rules.
                  "pod-security.kubernetes.io/enforce": "restricted",
                  "pod-security.kubernetes.io/warn": "restricted"}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": ns_labels}}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.settings.namespace, "labels": ns_labels}}

@@ -87,16 +87,8 @@ class AirflowWorkload(pulumi.ComponentResource):
             args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
             args["logs_bucket_url"],
         ).apply(lambda values: WorkloadSpec(
-            namespace=settings.namespace, image=settings.image, replicas=settings.replicas,
-            database_connection_name=values[0], airflow_service_account=values[1],
+            settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
             worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
-            dags_repo=settings.dags_repo, dags_ref=settings.dags_ref, dags_subpath=settings.dags_subpath,
-            git_sync_period_seconds=settings.git_sync_period_seconds,
-            git_sync_max_failures=settings.git_sync_max_failures,
-            dag_refresh_seconds=settings.dag_refresh_seconds, service_type=settings.service_type,
-            load_balancer_source_ranges=settings.load_balancer_source_ranges,
-            admin_username=settings.admin_username, admin_email=settings.admin_email,
-            git_credentials_kind=settings.git_credentials_kind, resources=settings.resources,
             instance=args.get("instance", name)))
 
         namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)

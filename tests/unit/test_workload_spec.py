@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.airflow import spec as s
-from components.config import DEFAULT_RESOURCES, ContainerResources
+from components.config import DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
                                           init_containers, port_number)
 
@@ -31,17 +31,21 @@ UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532}
 
 
 def make_spec(**overrides) -> s.WorkloadSpec:
+    """A spec with non-default values; overrides name AirflowSettings or WorkloadSpec fields."""
     resources = dict(DEFAULT_RESOURCES)
     resources["maintenance"] = ContainerResources("10m", "256Mi", "350m", "512Mi")
-    values = dict(
-        namespace=NAMESPACE, image=IMAGE, replicas=1, database_connection_name=CONNECTION_NAME,
-        airflow_service_account=AIRFLOW_GSA, worker_service_account=WORKER_GSA, remote_log_folder=LOG_FOLDER,
+    settings = dict(
+        namespace=NAMESPACE, image=IMAGE, replicas=1,
         dags_repo=DAGS_REPO, dags_ref="release/2024", dags_subpath="pipelines/dags",
         git_sync_period_seconds=45, git_sync_max_failures=7, dag_refresh_seconds=20,
-        service_type="ClusterIP", load_balancer_source_ranges=(), admin_username="ops-admin",
-        admin_email="ops@example.com", git_credentials_kind="none", resources=resources, instance="acme")
-    values.update(overrides)
-    return s.WorkloadSpec(**values)
+        service_type="ClusterIP", load_balancer_source_ranges=(), allow_public_ui=False,
+        admin_username="ops-admin", admin_email="ops@example.com", git_credentials_kind="none",
+        resources=resources)
+    resolved = dict(database_connection_name=CONNECTION_NAME, airflow_service_account=AIRFLOW_GSA,
+                    worker_service_account=WORKER_GSA, remote_log_folder=LOG_FOLDER, instance="acme")
+    for key, value in overrides.items():
+        (settings if key in settings else resolved)[key] = value
+    return s.WorkloadSpec(settings=AirflowSettings(**settings), **resolved)
 
 
 @pytest.fixture
@@ -74,7 +78,7 @@ def pod_workloads(spec: s.WorkloadSpec) -> list[tuple[str, dict]]:
 
 
 def is_airflow(container: dict, spec: s.WorkloadSpec) -> bool:
-    return container["image"] == spec.image
+    return container["image"] == spec.settings.image
 
 
 # --- the Deployment ----------------------------------------------------------------------------

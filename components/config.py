@@ -379,11 +379,34 @@ def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, Co
                                                 "set" if name in values else "rm"))
                 continue
             values[name] = str(value)
+        for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
+            if _quantity(values[request]) > _quantity(values[limit]):
+                reader.fail(f"containerResources.{container}.{request}", values[request],
+                            f"at most the limit {limit} ({values[limit]})",
+                            fix=reader.path_fix(f"containerResources.{container}.{request}", values[limit]))
         resources[container] = ContainerResources(values["cpu"], values["memory"], values["cpuLimit"], values["memoryLimit"])
     maintenance = resources["maintenance"]
-    resources["maintenance"] = ContainerResources(maintenance.cpu, maintenance.memory, maintenance_cpu_limit,
-                                                  maintenance.memory_limit)
+    explicit_limit = reader._raw("maintenanceCpuLimit") is not None
+    if explicit_limit and "cpuLimit" in (overrides.get("maintenance") or {}):
+        reader.fail("containerResources.maintenance.cpuLimit", overrides["maintenance"]["cpuLimit"],
+                    "unset while airflow-gke:maintenanceCpuLimit is set (one place for one value)",
+                    fix=reader.path_fix("containerResources.maintenance.cpuLimit", verb="rm"))
+    if explicit_limit or "cpuLimit" not in (overrides.get("maintenance") or {}):
+        resources["maintenance"] = ContainerResources(maintenance.cpu, maintenance.memory, maintenance_cpu_limit,
+                                                      maintenance.memory_limit)
     return resources
+
+
+_QUANTITY_SUFFIXES = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                      "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _quantity(text: str) -> float:
+    """A Kubernetes quantity (500m, 1, 512Mi, 1Gi) as a number, to compare requests with limits."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?", text)
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _QUANTITY_SUFFIXES.get(match.group(2) or "", 1)
 
 
 def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
@@ -546,12 +569,17 @@ def load_stack_config(source=None) -> StackConfig:
         deletion_protection=reader.boolean("dbDeletionProtection", True),
         pulumi_protect=reader.boolean("dbPulumiProtect", is_prod),
     )
+    log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
+    logs_force_destroy = reader.boolean("logsForceDestroy", False)
     if is_prod:
         for key, on in (("dbDeletionProtection", database.deletion_protection),
                         ("dbPulumiProtect", database.pulumi_protect),
                         ("clusterDeletionProtection", cluster.deletion_protection)):
             if not on:
                 reader.fail(key, "false", "true on a prod stack (the metadata database must not be deletable)", "true")
+        if logs_force_destroy:
+            reader.fail("logsForceDestroy", "true", "false on a prod stack (task logs must not be deleted with the stack)",
+                        "false")
 
     registry = RegistrySettings(
         repository_id=reader.string("registryRepository", "airflow", pattern=re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
@@ -559,8 +587,6 @@ def load_stack_config(source=None) -> StackConfig:
                                     example="airflow"),
         keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
     )
-    log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
-    logs_force_destroy = reader.boolean("logsForceDestroy", False)
     airflow = _read_airflow(reader, environment)
 
     if reader.problems:

@@ -8,6 +8,7 @@ outputs into these functions, so each piece can be unit tested without Pulumi.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -75,6 +76,7 @@ class WorkloadSpec:
     worker_service_account: str
     remote_log_folder: str  # gs://bucket/path
     instance: str = "airflow"
+    secrets_checksum: str = ""  # digest of the Secret's values: rotating a secret rolls the pods
 
     @property
     def dags_folder(self) -> str:
@@ -382,7 +384,7 @@ def deployment(spec: WorkloadSpec) -> dict:
             # Never go below the desired count during a rollout: a new pod serves before an old one stops.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": labels(spec, component)},
+                "metadata": {"labels": labels(spec, component), "annotations": pod_checksums(spec)},
                 "spec": {
                     "serviceAccountName": AIRFLOW_KSA,
                     "automountServiceAccountToken": True,  # the scheduler launches task pods
@@ -407,6 +409,14 @@ def deployment(spec: WorkloadSpec) -> dict:
             },
         },
     }
+
+
+def pod_checksums(spec: WorkloadSpec) -> dict:
+    """Pods read the ConfigMap (subPath mounts never refresh) and the Secret only at start, so their
+    digests sit in the pod template: a change to either rolls the Deployment."""
+    config = json.dumps(config_map(spec)["data"], sort_keys=True)
+    return {"checksum/config": hashlib.sha256(config.encode()).hexdigest(),
+            "checksum/secrets": spec.secrets_checksum}
 
 
 def migration_job_name(image: str) -> str:

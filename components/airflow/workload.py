@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import NotRequired, Optional, TypedDict
 from urllib.parse import quote
@@ -83,21 +84,6 @@ class AirflowWorkload(pulumi.ComponentResource):
             admin_password = random.RandomPassword(f"{name}-admin-password", length=24, special=False,
                                                    opts=child_options(self, opts)).result
 
-        spec = pulumi.Output.all(
-            args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
-            args["logs_bucket_url"],
-        ).apply(lambda values: WorkloadSpec(
-            settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
-            worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
-            instance=args.get("instance", name)))
-
-        namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)
-        after_namespace = [namespace]
-        for ksa in (manifests.AIRFLOW_KSA, manifests.WORKER_KSA):
-            self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
-                          spec.apply(lambda s, k=ksa: next(m for m in manifests.service_accounts(s)
-                                                           if m["metadata"]["name"] == k)), opts, after_namespace)
-
         secret_values = {
             manifests.SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
                 args["database_user"], args["database_password"], args["database_name"]).apply(
@@ -107,6 +93,25 @@ class AirflowWorkload(pulumi.ComponentResource):
             manifests.SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
             manifests.ADMIN_PASSWORD_KEY: admin_password,
         }
+        # A digest (not secret) of every credential, so that rotating one rolls the pods.
+        secrets_checksum = pulumi.Output.unsecret(pulumi.Output.all(
+            *secret_values.values(), *([settings.git_credentials] if settings.git_credentials is not None else [])
+        ).apply(lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest()))
+        spec = pulumi.Output.all(
+            args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
+            args["logs_bucket_url"], secrets_checksum,
+        ).apply(lambda values: WorkloadSpec(
+            settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
+            worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
+            instance=args.get("instance", name), secrets_checksum=values[4]))
+
+        namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)
+        after_namespace = [namespace]
+        for ksa in (manifests.AIRFLOW_KSA, manifests.WORKER_KSA):
+            self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
+                          spec.apply(lambda s, k=ksa: next(m for m in manifests.service_accounts(s)
+                                                           if m["metadata"]["name"] == k)), opts, after_namespace)
+
         secret = k8s.core.v1.Secret(
             f"{name}-secrets", metadata=spec.apply(lambda s: manifests.metadata(s, manifests.SECRET_NAME, "secrets")),
             type="Opaque", string_data=pulumi.Output.secret(secret_values),

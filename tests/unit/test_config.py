@@ -181,6 +181,15 @@ BAD_INPUTS = [
                  "containerResources.webserver", "'cpu': '1'", id="resources-unknown-container"),
     pytest.param({"containerResources": json.dumps({"scheduler": {"cpus": "1"}})},
                  "containerResources.scheduler.cpus", "1", id="resources-unknown-field"),
+    pytest.param({"containerResources": json.dumps({"scheduler": {"cpu": "2"}})},
+                 "containerResources.scheduler.cpu", "2", id="resources-request-above-limit"),
+    pytest.param({"containerResources": json.dumps({"worker": {"memory": "3Gi", "memoryLimit": "2Gi"}})},
+                 "containerResources.worker.memory", "3Gi", id="resources-memory-request-above-limit"),
+    pytest.param({"containerResources": json.dumps({"maintenance": {"cpuLimit": "200m"}}),
+                  "maintenanceCpuLimit": "300m"},
+                 "containerResources.maintenance.cpuLimit", "200m", id="maintenance-cpu-limit-set-twice"),
+    pytest.param({"environment": "prod", "logsForceDestroy": "true"}, "logsForceDestroy", "true",
+                 id="prod-logs-force-destroy"),
     pytest.param({"dbFlags": '["max_connections"]'}, "dbFlags", "max_connections", id="dbFlags-not-an-object"),
     pytest.param({"maintenanceCpuLimit": "lots"}, "maintenanceCpuLimit", "lots", id="maintenance-cpu-bad"),
     pytest.param({"namespace": "Airflow_NS"}, "namespace", "Airflow_NS", id="namespace-not-dns-label"),
@@ -326,13 +335,19 @@ def test_valid_values_are_accepted(overrides, attribute, expected):
 
 
 def test_container_resources_override_merges_with_defaults():
-    cfg = load(containerResources=json.dumps({"scheduler": {"cpu": "2", "memoryLimit": "4Gi"}}),
+    cfg = load(containerResources=json.dumps({"scheduler": {"cpu": "750m", "memoryLimit": "4Gi"}}),
                maintenanceCpuLimit="250m")
     scheduler = cfg.airflow.resources["scheduler"]
-    assert (scheduler.cpu, scheduler.memory_limit) == ("2", "4Gi")
+    assert (scheduler.cpu, scheduler.memory_limit) == ("750m", "4Gi")
     default_scheduler = load().airflow.resources["scheduler"]
     assert (scheduler.memory, scheduler.cpu_limit) == (default_scheduler.memory, default_scheduler.cpu_limit)
     assert cfg.airflow.resources["maintenance"].cpu_limit == "250m"
+
+
+def test_maintenance_cpu_limit_can_come_from_container_resources():
+    cfg = load(containerResources=json.dumps({"maintenance": {"cpuLimit": "300m"}}))
+    assert cfg.airflow.resources["maintenance"].cpu_limit == "300m"
+    assert load().airflow.resources["maintenance"].cpu_limit == "100m"
 
 
 ENV_DEFAULTS = {

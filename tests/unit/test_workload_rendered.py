@@ -591,6 +591,20 @@ def test_configured_admin_password_replaces_the_random_one(dev):
     assert "airflow_admin_password" in capture.secret_outputs
     secret = capture.one("kubernetes:core/v1:Secret")
     assert "Correct-Horse-Battery-42" not in str(secret.masked_inputs)
+    # A different credential is a different digest in the pod template: the pods roll to pick it up.
+    checksum = deployment_pod_annotations(capture)["checksum/secrets"]
+    assert checksum != deployment_pod_annotations(dev)["checksum/secrets"]
+    assert len(checksum) == 64 and all(v not in checksum for v in secret_values(capture).values())
+
+
+def deployment_pod_annotations(capture: Capture) -> dict:
+    return find(capture, "Deployment", "airflow")["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_deployment_pod_annotations_are_plain_and_stable(dev):
+    deployment = next(r for r in dev.of_type("kubernetes:apps/v1:Deployment"))
+    assert deployment.masked_inputs["spec"]["template"]["metadata"]["annotations"] == deployment_pod_annotations(dev)
+    assert deployment_pod_annotations(run_stack("dev")) == deployment_pod_annotations(dev)
 
 
 # --- namespace and labels -------------------------------------------------------------------------

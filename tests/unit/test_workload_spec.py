@@ -430,3 +430,19 @@ def test_every_object_is_labelled_and_namespaced():
     assert namespace["metadata"]["name"] == NAMESPACE
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
+
+
+def pod_annotations(spec: s.WorkloadSpec) -> dict:
+    return s.deployment(spec)["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_config_checksum_rolls_pods_only_when_the_config_map_changes():
+    base = pod_annotations(make_spec())["checksum/config"]
+    assert pod_annotations(make_spec())["checksum/config"] == base
+    assert pod_annotations(make_spec(dags_ref="release/2025"))["checksum/config"] != base  # pod template changed
+    assert pod_annotations(make_spec(replicas=3))["checksum/config"] == base  # ConfigMap untouched
+
+
+def test_secrets_checksum_is_carried_into_the_pod_template():
+    assert pod_annotations(make_spec(secrets_checksum="abc123"))["checksum/secrets"] == "abc123"
+    assert pod_annotations(make_spec(secrets_checksum="abc123")) != pod_annotations(make_spec(secrets_checksum="def"))

@@ -40,7 +40,7 @@ airflow = AirflowWorkload(name, {
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
-    pulumi.ResourceOptions(providers=[cluster.provider]))
+    pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[identity]))  # WI bindings before pods
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)

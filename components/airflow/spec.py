@@ -48,6 +48,7 @@ AIRFLOW_CFG_PATH = f"{AIRFLOW_HOME}/airflow.cfg"
 GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
+MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 
 # Keys of the Kubernetes Secret that holds every credential of the workload.
 SECRET_KEYS = {
@@ -441,10 +442,12 @@ def migration_job(spec: WorkloadSpec) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(spec, migration_job_name(spec.settings.image), component),
+        # Pulumi waits for the Job to complete (10 minutes by default); big upgrades may take longer.
+        "metadata": metadata(spec, migration_job_name(spec.settings.image), component,
+                             {"pulumi.com/timeoutSeconds": str(MIGRATION_JOB_TIMEOUT_SECONDS)}),
         "spec": {
             "backoffLimit": 6,
-            "activeDeadlineSeconds": 1800,
+            "activeDeadlineSeconds": MIGRATION_JOB_TIMEOUT_SECONDS,
             "template": {
                 "metadata": {"labels": labels(spec, component)},
                 "spec": {

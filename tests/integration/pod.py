@@ -32,8 +32,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_VENV = ROOT / ".venv-airflow"
-# The official image sets AIRFLOW_HOME=/opt/airflow and puts `airflow` on PATH.
-IMAGE_ENV = {"AIRFLOW_HOME": "/opt/airflow"}
+# The official image sets AIRFLOW_HOME=/opt/airflow and HOME=/home/airflow, and puts `airflow` on PATH.
+IMAGE_ENV = {"AIRFLOW_HOME": "/opt/airflow", "HOME": "/home/airflow"}
+# Folders of the image itself, created in each container's root (read-only in the cluster).
+IMAGE_DIRS = ("opt/airflow", "home/airflow", "tmp")
 
 
 def load_manifests(directory: Path) -> list[dict]:
@@ -118,9 +120,16 @@ class LocalPod:
             link = base / mount["mountPath"].lstrip("/")
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target)
-        for directory in ("opt/airflow", "tmp"):
+        for directory in IMAGE_DIRS:
             (base / directory).mkdir(parents=True, exist_ok=True)
         return base
+
+    def written_outside_mounts(self, name: str) -> list[str]:
+        """Files a container created outside its volume mounts: each would fail with the rendered
+        readOnlyRootFilesystem. (Mounts are symlinks here, so walking without following them skips them.)"""
+        base = self.container_root(self.container(name))
+        return sorted(str(Path(folder, f).relative_to(base)) for folder, _, files in os.walk(base)
+                      for f in files if not Path(folder, f).is_symlink())
 
     def host_path(self, container: dict, path: str) -> str:
         return str(self.container_root(container) / path.lstrip("/"))
@@ -152,11 +161,10 @@ class LocalPod:
     def env(self, container: dict, overrides: Optional[dict[str, str]] = None) -> dict[str, str]:
         """Process env: image defaults + rendered env, container paths mapped to host paths."""
         rendered = {**IMAGE_ENV, **self.rendered_env(container), **(overrides or {})}
-        mapped = {k: self.host_path(container, v) if v.startswith("/opt/") or v.startswith("/git") else v
+        mapped = {k: self.host_path(container, v) if v.startswith(("/opt/", "/git", "/home/", "/tmp")) else v
                   for k, v in rendered.items()}
         return {
             "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": self.host_path(container, "/tmp"),
             "TMPDIR": self.host_path(container, "/tmp"),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",

@@ -248,3 +248,20 @@ def test_new_and_changed_dag_visible_within_bound(running, rendered):
           f"(git-sync period {period:.0f}s, dag-processor refresh {refresh}s, bound {bound:.0f}s)",
           file=sys.stderr)
     assert new <= bound and changed <= bound
+
+
+# Read-only root filesystems ---------------------------------------------------------------------
+
+def test_airflow_processes_write_only_to_mounted_volumes(running):
+    """After migrations, a DAG run, probes and DAG syncs: nothing was written outside the volumes,
+    so the rendered readOnlyRootFilesystem holds for every Airflow container."""
+    pod, _, _ = running
+    for name in (*AIRFLOW_CONTAINERS, "maintenance"):
+        assert pod.container(name)["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod.written_outside_mounts(name) == [], f"{name} wrote outside its volume mounts"
+
+
+def test_migration_job_writes_only_to_mounted_volumes(migration_job, admin_runs):
+    for name in ("db-migrate", "create-admin-user"):
+        assert migration_job.container(name)["securityContext"]["readOnlyRootFilesystem"] is True
+        assert migration_job.written_outside_mounts(name) == [], f"{name} wrote outside its volume mounts"

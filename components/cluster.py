@@ -143,7 +143,8 @@ class Cluster(pulumi.ComponentResource):
                         mode="GKE_METADATA"),
                     shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
                         enable_secure_boot=True, enable_integrity_monitoring=True)),
-                **common, opts=child_options(self, opts))
+                # The default pool is gone; a diff on its node_config would otherwise replace the cluster.
+                **common, opts=child_options(self, opts, ignore_changes=["nodeConfig", "initialNodeCount"]))
             self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts)
             if args.get("spot_pool"):
                 self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts)

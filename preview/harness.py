@@ -84,6 +84,7 @@ class Resource:
     protect: bool
     provider: Optional[str]
     outputs: dict = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def inputs(self) -> dict:
@@ -203,7 +204,7 @@ class RecordingMonitor(MockMonitor):
             parent=None if parent == self.stack_urn else parent,
             dependencies=list(request.dependencies), raw_inputs=args.inputs, custom=bool(request.custom),
             protect=bool(request.protect), provider=request.provider or None,
-            outputs=self.resources[response.urn].state,
+            outputs=self.resources[response.urn].state, ignore_changes=list(request.ignoreChanges),
         ))
         return response
 

@@ -502,3 +502,10 @@ def test_config_changes_reach_the_resources(dev):
     assert changed.one(BUCKET).inputs["lifecycleRules"][0]["condition"]["age"] == 90
     cidrs = changed.one(CLUSTER).inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
     assert [c["cidrBlock"] for c in cidrs] == ["192.0.2.0/28"]
+
+
+def test_standard_cluster_ignores_the_removed_default_pool_config(dev, autopilot):
+    standard = dev.one("gcp:container/cluster:Cluster")
+    assert standard.inputs["removeDefaultNodePool"] is True
+    assert "nodeConfig" in standard.ignore_changes  # else a node_config diff would replace the cluster
+    assert autopilot.one("gcp:container/cluster:Cluster").ignore_changes == []

@@ -166,6 +166,7 @@ class AirflowSettings:
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None
+    git_ssh_known_hosts: str = ""  # known_hosts lines for the ssh repo host; empty: host key not checked
 
 
 @dataclass(frozen=True)
@@ -456,6 +457,13 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     credentials_kind = "ssh" if git_ssh_key is not None else "token" if git_token is not None else "none"
     if credentials_kind == "ssh" and dags_repo.startswith("https://"):
         reader.fail("dagsRepo", dags_repo, "an ssh URL when airflow-gke:dagsSshKey is set", "git@github.com:<org>/<repo>.git")
+    known_hosts = reader._raw("dagsSshKnownHosts") or ""
+    if known_hosts and credentials_kind != "ssh":
+        reader.fail("dagsSshKnownHosts", known_hosts[:40], "set only together with airflow-gke:dagsSshKey",
+                    fix="pulumi config rm airflow-gke:dagsSshKnownHosts")
+    elif known_hosts and not all(len(line.split()) >= 3 for line in known_hosts.strip().splitlines()):
+        reader.fail("dagsSshKnownHosts", known_hosts[:40], "known_hosts lines: HOST KEYTYPE KEY (ssh-keyscan output)",
+                    fix='pulumi config set airflow-gke:dagsSshKnownHosts "$(ssh-keyscan github.com)"')
 
     return AirflowSettings(
         namespace=namespace,
@@ -477,6 +485,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         admin_password=reader.secret("adminPassword"),
         git_credentials=git_ssh_key if git_ssh_key is not None else git_token,
         git_credentials_kind=credentials_kind,
+        git_ssh_known_hosts=known_hosts.strip(),
         resources=_read_resources(reader, maintenance_cpu_limit),
     )
 

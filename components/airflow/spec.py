@@ -46,6 +46,7 @@ GIT_LINK = "repo"
 POD_TEMPLATE_PATH = f"{AIRFLOW_HOME}/pod_templates/pod_template_file.yaml"
 AIRFLOW_CFG_PATH = f"{AIRFLOW_HOME}/airflow.cfg"
 GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
+GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
@@ -165,8 +166,11 @@ def pod_volumes(spec: WorkloadSpec) -> list[dict]:
         {"name": "config", "configMap": {"name": CONFIGMAP_NAME}},
     ]
     if spec.settings.git_credentials_kind == "ssh":
+        items = [{"key": "ssh-key", "path": "ssh"}]
+        if spec.settings.git_ssh_known_hosts:
+            items.append({"key": "known_hosts", "path": "known_hosts"})
         volumes.append({"name": "git-ssh-key", "secret": {
-            "secretName": GIT_SECRET_NAME, "defaultMode": 0o440, "items": [{"key": "ssh-key", "path": "ssh"}]}})
+            "secretName": GIT_SECRET_NAME, "defaultMode": 0o440, "items": items}})
     return volumes
 
 
@@ -333,8 +337,12 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         env += [_secret_env("GITSYNC_USERNAME", GIT_SECRET_NAME, "username"),
                 _secret_env("GITSYNC_PASSWORD", GIT_SECRET_NAME, "token")]
     elif spec.settings.git_credentials_kind == "ssh":
-        env += [_env("GITSYNC_SSH_KEY_FILE", GIT_SSH_KEY_PATH),
-                _env("GITSYNC_SSH_KNOWN_HOSTS", "false")]
+        env.append(_env("GITSYNC_SSH_KEY_FILE", GIT_SSH_KEY_PATH))
+        if spec.settings.git_ssh_known_hosts:
+            env += [_env("GITSYNC_SSH_KNOWN_HOSTS", "true"),
+                    _env("GITSYNC_SSH_KNOWN_HOSTS_FILE", GIT_KNOWN_HOSTS_PATH)]
+        else:  # no known_hosts configured: the host key cannot be checked (README: set dagsSshKnownHosts)
+            env.append(_env("GITSYNC_SSH_KNOWN_HOSTS", "false"))
     return env
 
 
@@ -342,6 +350,9 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     mounts = [{"name": "dags", "mountPath": GIT_ROOT}, {"name": "tmp", "mountPath": "/tmp"}]
     if spec.settings.git_credentials_kind == "ssh":
         mounts.append({"name": "git-ssh-key", "mountPath": GIT_SSH_KEY_PATH, "subPath": "ssh", "readOnly": True})
+        if spec.settings.git_ssh_known_hosts:
+            mounts.append({"name": "git-ssh-key", "mountPath": GIT_KNOWN_HOSTS_PATH, "subPath": "known_hosts",
+                           "readOnly": True})
     container = {
         "name": "git-sync-init" if one_time else "git-sync",
         "image": GIT_SYNC_IMAGE,

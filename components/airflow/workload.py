@@ -120,6 +120,8 @@ class AirflowWorkload(pulumi.ComponentResource):
         if settings.git_credentials is not None:
             git_data = ({"ssh-key": settings.git_credentials} if settings.git_credentials_kind == "ssh"
                         else {"username": "git", "token": settings.git_credentials})
+            if settings.git_ssh_known_hosts:
+                git_data["known_hosts"] = settings.git_ssh_known_hosts
             workload_inputs.append(k8s.core.v1.Secret(
                 f"{name}-git-credentials",
                 metadata=spec.apply(lambda s: manifests.metadata(s, manifests.GIT_SECRET_NAME, "git-sync")),

@@ -6,6 +6,7 @@ builder that hard-codes a default instead of reading the spec fails here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -43,8 +44,9 @@ def make_spec(**overrides) -> s.WorkloadSpec:
         resources=resources)
     resolved = dict(database_connection_name=CONNECTION_NAME, airflow_service_account=AIRFLOW_GSA,
                     worker_service_account=WORKER_GSA, remote_log_folder=LOG_FOLDER, instance="acme")
+    settings_fields = {f.name for f in dataclasses.fields(AirflowSettings)}
     for key, value in overrides.items():
-        (settings if key in settings else resolved)[key] = value
+        (settings if key in settings_fields else resolved)[key] = value
     return s.WorkloadSpec(settings=AirflowSettings(**settings), **resolved)
 
 

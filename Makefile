@@ -32,7 +32,7 @@ preview: venv
 	$(PY) -m preview --stack $(STACK)
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
-unit: venv
+unit: venv .venv-checkov/.installed
 	$(PY) -m pytest -q -m "not integration"
 
 ## Whole suite: unit + checkov scan + real PostgreSQL and real Airflow

@@ -14,6 +14,10 @@ from .harness import ROOT, run_program
 from .render import output_lines, tree_lines, write_outputs
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
@@ -41,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
     manifests = len(list(manifests_dir.glob("*.yaml")))
     print(f"\nResources: {len(capture.resources)} to create; {manifests} Kubernetes manifests")
-    print(f"Wrote {resources_file.relative_to(ROOT) if resources_file.is_relative_to(ROOT) else resources_file} "
-          f"and {manifests_dir}/ in {elapsed:.1f}s")
+    print(f"Wrote {_shown(resources_file)} and {_shown(manifests_dir)}/ in {elapsed:.1f}s")
     return 0
 
 

@@ -110,6 +110,7 @@ class DatabaseSettings(_ComponentArgs):
     flags: tuple[tuple[str, str], ...]
     deletion_protection: bool
     pulumi_protect: bool
+    password_version: int = 1  # bump to generate a new database password
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class AirflowSettings:
     admin_email: str
     git_credentials_kind: str  # "none", "token" or "ssh"
     resources: Mapping[str, ContainerResources]
+    secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None
@@ -486,6 +488,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         git_credentials=git_ssh_key if git_ssh_key is not None else git_token,
         git_credentials_kind=credentials_kind,
         git_ssh_known_hosts=known_hosts.strip(),
+        secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
         resources=_read_resources(reader, maintenance_cpu_limit),
     )
 
@@ -577,6 +580,7 @@ def load_stack_config(source=None) -> StackConfig:
         flags=tuple(sorted((str(k), str(v)) for k, v in flags.items())),
         deletion_protection=reader.boolean("dbDeletionProtection", True),
         pulumi_protect=reader.boolean("dbPulumiProtect", is_prod),
+        password_version=reader.integer("dbPasswordVersion", 1, 1, 1_000_000),
     )
     log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
     logs_force_destroy = reader.boolean("logsForceDestroy", False)

@@ -42,6 +42,8 @@ class DatabaseArgs(TypedDict):
     """Database flags as (name, value) pairs."""
     deletion_protection: NotRequired[bool]
     """Provider and API deletion protection (default True)."""
+    password_version: NotRequired[int]
+    """Change it (1, 2, ...) to generate a new password; otherwise the password never changes."""
     labels: NotRequired[pulumi.Input[dict]]
     """User labels for the instance."""
 
@@ -101,7 +103,8 @@ class Database(pulumi.ComponentResource):
             opts=child_options(self, opts))
         # Generated once and kept in state: stable across `pulumi up`. Alphanumeric so it can sit in a URL.
         password = random.RandomPassword(
-            f"{name}-password", length=32, special=False, opts=child_options(self, opts))
+            f"{name}-password", length=32, special=False,
+            keepers={"version": str(args.get("password_version", 1))}, opts=child_options(self, opts))
         user = gcp.sql.User(
             f"{name}-user", project=args["project"], instance=instance.name, name=USER_NAME,
             password=password.result, deletion_policy="ABANDON", opts=child_options(self, opts))

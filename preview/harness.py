@@ -130,7 +130,8 @@ class StackMocks(Mocks):
                 raise ValueError(f"duplicate resource {args.typ} named {args.name!r}")
             self.pending[key] = args
         inputs = unwrap(args.inputs)
-        seed = _seed(args.typ, args.name)
+        # Like the random provider: new keepers, new value.
+        seed = _seed(args.typ, args.name, json.dumps(inputs.get("keepers"), sort_keys=True))
         resource_id = f"{args.name}-id"
         outputs = dict(args.inputs)
         physical_name = inputs.get("name") or args.name

@@ -74,15 +74,17 @@ class AirflowWorkload(pulumi.ComponentResource):
         # Generated once, kept in Pulumi state: stable across `pulumi up` (every process and every
         # replica signs and verifies with the same JWT secret). Rotate by replacing the resource.
         fernet_key = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child_options(self, opts))
-        jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False,
+        # Rotation is a config change: bumping secretsVersion changes the keepers, so new values.
+        keepers = {"version": str(settings.secrets_version)}
+        jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, keepers=keepers,
                                            opts=child_options(self, opts))
-        api_secret_key = random.RandomPassword(f"{name}-api-secret-key", length=64, special=False,
+        api_secret_key = random.RandomPassword(f"{name}-api-secret-key", length=64, special=False, keepers=keepers,
                                                opts=child_options(self, opts))
         if settings.admin_password is not None:
             admin_password = pulumi.Output.secret(settings.admin_password)
         else:
             admin_password = random.RandomPassword(f"{name}-admin-password", length=24, special=False,
-                                                   opts=child_options(self, opts)).result
+                                                   keepers=keepers, opts=child_options(self, opts)).result
 
         secret_values = {
             manifests.SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(

@@ -164,6 +164,7 @@ class AirflowSettings:
     admin_email: str
     git_credentials_kind: str  # "none", "token" or "ssh"
     resources: Mapping[str, ContainerResources]
+    metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
     secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
     admin_password: Optional[pulumi.Output[str]] = None
@@ -489,6 +490,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         git_credentials_kind=credentials_kind,
         git_ssh_known_hosts=known_hosts.strip(),
         secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
+        metadata_retention_days=reader.integer("metadataRetentionDays", 90, 0, 3650),
         resources=_read_resources(reader, maintenance_cpu_limit),
     )
 

@@ -50,6 +50,8 @@ GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
+DB_CLEANUP_SCHEDULE = "17 3 * * 0"  # Sundays 03:17 UTC, off the hour
+METADATA_RETENTION_ENV = "METADATA_RETENTION_DAYS"
 
 # Keys of the Kubernetes Secret that holds every credential of the workload.
 SECRET_KEYS = {
@@ -471,6 +473,51 @@ def migration_job(spec: WorkloadSpec) -> dict:
                     "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
                 },
             },
+        },
+    }
+
+
+def db_cleanup_command() -> list[str]:
+    # The cut-off is computed when the Job runs; $(...) here is the shell's, not the kubelet's ($$ escapes it).
+    return ["bash", "-c", 'exec airflow db clean --clean-before-timestamp '
+            f'"$$(date -u -d "-$${{{METADATA_RETENTION_ENV}}} days" +%Y-%m-%dT%H:%M:%S+00:00)" '
+            "--yes --skip-archive --error-on-cleanup-failure"]
+
+
+def db_cleanup_cronjob(spec: WorkloadSpec) -> Optional[dict]:
+    """Weekly `airflow db clean` of metadata older than the retention (the metadata DB grows forever
+    otherwise); None when the retention is 0 (off)."""
+    if spec.settings.metadata_retention_days <= 0:
+        return None
+    component = "db-cleanup"
+    clean = airflow_container(spec, "db-clean", [], "migrations", command=db_cleanup_command(),
+                              env=[*airflow_env(spec), _env(METADATA_RETENTION_ENV,
+                                                            spec.settings.metadata_retention_days)])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(spec, "airflow-db-cleanup", component),
+        "spec": {
+            "schedule": DB_CLEANUP_SCHEDULE,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": MIGRATION_JOB_TIMEOUT_SECONDS,
+                "template": {
+                    "metadata": {"labels": labels(spec, component)},
+                    "spec": {
+                        "serviceAccountName": AIRFLOW_KSA,
+                        "automountServiceAccountToken": False,
+                        "restartPolicy": "Never",
+                        "securityContext": pod_security(),
+                        "initContainers": [cloud_sql_proxy_container(spec)],
+                        "containers": [clean],
+                        "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
+                    },
+                },
+            }},
         },
     }
 

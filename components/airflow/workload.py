@@ -28,6 +28,7 @@ KINDS = {
     "PodDisruptionBudget": (k8s.policy.v1.PodDisruptionBudget, ("metadata", "spec")),
     "Deployment": (k8s.apps.v1.Deployment, ("metadata", "spec")),
     "Job": (k8s.batch.v1.Job, ("metadata", "spec")),
+    "CronJob": (k8s.batch.v1.CronJob, ("metadata", "spec")),
 }
 
 
@@ -145,6 +146,9 @@ class AirflowWorkload(pulumi.ComponentResource):
                       after_namespace + workload_inputs + [migrations])
         self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
+        if settings.metadata_retention_days > 0:
+            self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(manifests.db_cleanup_cronjob), opts,
+                          after_namespace + workload_inputs + [migrations])
         if settings.replicas > 1:
             self._declare(f"{name}-pdb", "PodDisruptionBudget", spec.apply(manifests.pod_disruption_budget), opts,
                           after_namespace)

@@ -63,9 +63,28 @@ def free_port() -> int:
 
 
 def expand_kubelet_vars(argument: str, env: dict[str, str]) -> str:
-    """Kubernetes expands $(VAR) in command/args from the container's env; $$(VAR) escapes."""
-    return re.sub(r"(\$)?\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
-                  lambda m: f"$({m.group(2)})" if m.group(1) else env.get(m.group(2), m.group(0)), argument)
+    """Kubernetes' expansion of command/args: $(VAR) from the container's env (left as is when VAR is
+    not defined), and $$ reduced to $ (so $$(...) reaches the shell as $(...))."""
+    out, i = [], 0
+    while i < len(argument):
+        if argument[i] == "$" and i + 1 < len(argument):
+            following = argument[i + 1]
+            if following == "$":
+                out.append("$")
+                i += 2
+                continue
+            end = argument.find(")", i + 2) if following == "(" else -1
+            if end != -1:
+                name = argument[i + 2:end]
+                out.append(env.get(name, argument[i:end + 1]))
+                i = end + 1
+                continue
+            out.append(argument[i:i + 2])
+            i += 2
+            continue
+        out.append(argument[i])
+        i += 1
+    return "".join(out)
 
 
 @dataclass

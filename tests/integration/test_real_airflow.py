@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from .harness import (AIRFLOW_CONTAINERS, API_CONTAINER_PORT, HELLO_DAG, admin_credentials, airflow_running,
+from .harness import (AIRFLOW_CONTAINERS, psql, API_CONTAINER_PORT, HELLO_DAG, admin_credentials, airflow_running,
                       dags_subpath, deviations, make_pod, sync_dags, sync_latency)
 from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, secret_data, wait_until
 
@@ -248,6 +248,21 @@ def test_new_and_changed_dag_visible_within_bound(running, rendered):
           f"(git-sync period {period:.0f}s, dag-processor refresh {refresh}s, bound {bound:.0f}s)",
           file=sys.stderr)
     assert new <= bound and changed <= bound
+
+
+# Metadata clean-up CronJob -----------------------------------------------------------------------
+
+def test_db_cleanup_cronjob_purges_only_old_metadata(rendered, database, admin_runs):
+    cron = find(rendered, "CronJob")
+    pod = make_pod(rendered, "CronJob", None, "db-cleanup",
+                   pod_spec=cron["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    psql("insert into log (dttm, event, extra) values (now() - interval '400 days', 'airflow-gke-old', 'x'), "
+         "(now() - interval '1 day', 'airflow-gke-recent', 'x')", database["name"])
+    result = pod.run("db-clean", {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"}, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    remaining = psql("select event from log where event like 'airflow-gke-%' order by event", database["name"])
+    assert remaining.split() == ["airflow-gke-recent"], remaining
+    assert pod.written_outside_mounts("db-clean") == []
 
 
 # Read-only root filesystems ---------------------------------------------------------------------

@@ -93,6 +93,7 @@ def migration_job(capture: Capture) -> dict:
 def pod_workloads(capture: Capture) -> list[tuple[str, dict]]:
     return [("Deployment", find(capture, "Deployment", "airflow")["spec"]["template"]["spec"]),
             ("Job", migration_job(capture)["spec"]["template"]["spec"]),
+            ("CronJob", kinds(capture, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
             ("pod template", pod_template(capture)["spec"])]
 
 
@@ -610,7 +611,7 @@ def test_deployment_pod_annotations_are_plain_and_stable(dev):
 # --- namespace and labels -------------------------------------------------------------------------
 
 NAMESPACED = {"ServiceAccount", "ConfigMap", "Secret", "Service", "Role", "RoleBinding", "NetworkPolicy",
-              "PodDisruptionBudget", "Deployment", "Job"}
+              "PodDisruptionBudget", "Deployment", "Job", "CronJob"}
 
 
 @pytest.mark.parametrize("fixture, overrides", [("dev", {}), ("prod", {}), ("custom", CUSTOM)])

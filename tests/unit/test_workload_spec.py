@@ -58,7 +58,11 @@ def spec() -> s.WorkloadSpec:
 # --- helpers ---------------------------------------------------------------------------------
 
 def pod_spec_of(manifest: dict) -> dict:
-    return manifest["spec"] if manifest["kind"] == "Pod" else manifest["spec"]["template"]["spec"]
+    if manifest["kind"] == "Pod":
+        return manifest["spec"]
+    if manifest["kind"] == "CronJob":
+        return manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return manifest["spec"]["template"]["spec"]
 
 
 
@@ -76,7 +80,8 @@ def pod_spec_of(manifest: dict) -> dict:
 
 
 def pod_workloads(spec: s.WorkloadSpec) -> list[tuple[str, dict]]:
-    return [("Deployment", s.deployment(spec)), ("Job", s.migration_job(spec)), ("pod template", s.pod_template(spec))]
+    return [("Deployment", s.deployment(spec)), ("Job", s.migration_job(spec)), ("CronJob", s.db_cleanup_cronjob(spec)),
+            ("pod template", s.pod_template(spec))]
 
 
 def is_airflow(container: dict, spec: s.WorkloadSpec) -> bool:

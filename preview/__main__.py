@@ -28,13 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         capture = run_program(args.stack)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
+    except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.monotonic() - started
+    resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
 
     print(f"Previewing stack '{args.stack}' offline (Pulumi mocks: no cloud calls, no Pulumi CLI)\n")
     print("\n".join(tree_lines(capture)))
@@ -42,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(output_lines(capture)))
     if capture.skipped_secrets:
         print(f"\nEncrypted config left unset offline (generated values used): {', '.join(capture.skipped_secrets)}")
-    resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
     manifests = len(list(manifests_dir.glob("*.yaml")))
     print(f"\nResources: {len(capture.resources)} to create; {manifests} Kubernetes manifests")
     print(f"Wrote {_shown(resources_file)} and {_shown(manifests_dir)}/ in {elapsed:.1f}s")

@@ -21,7 +21,8 @@ def write_outputs(capture: Capture, out_dir: Path) -> tuple[Path, Path]:
     """Write resources.json and one YAML file per Kubernetes object; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     resources_file = out_dir / "resources.json"
-    resources_file.write_text(json.dumps([r.to_json() for r in capture.resources], indent=2, sort_keys=True) + "\n")
+    resources_file.write_text(json.dumps([r.to_json() for r in sorted(capture.resources, key=lambda r: r.urn)],
+                                         indent=2, sort_keys=True) + "\n")
     manifests_dir = out_dir / "manifests"
     shutil.rmtree(manifests_dir, ignore_errors=True)
     manifests_dir.mkdir()
@@ -35,7 +36,8 @@ def write_outputs(capture: Capture, out_dir: Path) -> tuple[Path, Path]:
 
 def tree_lines(capture: Capture) -> list[str]:
     children: dict = {}
-    for resource in capture.resources:
+    # Registration is asynchronous, so its order varies; sort for output that diffs cleanly.
+    for resource in sorted(capture.resources, key=lambda r: (r.type, r.name)):
         children.setdefault(resource.parent, []).append(resource)
     type_width = max((len(r.type) for r in capture.resources), default=20) + 6
     lines = [f"     {'Type':<{type_width}} Name", f" +   {'pulumi:pulumi:Stack':<{type_width}} airflow-gke-{capture.stack}"]

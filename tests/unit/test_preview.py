@@ -155,3 +155,13 @@ def test_bad_config_fails_without_writing(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "dev").exists()
     err = capsys.readouterr().err
     assert "airflow-gke:replicas" in err and "pulumi config set airflow-gke:replicas" in err
+
+
+def test_output_is_identical_across_runs(previews, out_dir, tmp_path):
+    again = run_preview("--stack", "dev", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "dev" / "resources.json").read_bytes() == (out_dir / "dev" / "resources.json").read_bytes()
+    tree = [line for line in again.stdout.splitlines() if not line.startswith("Wrote")]
+    assert tree == [line for line in previews["dev"].stdout.splitlines() if not line.startswith("Wrote")]
+    first = sorted(p.name for p in (out_dir / "dev" / "manifests").iterdir())
+    assert first == sorted(p.name for p in (tmp_path / "dev" / "manifests").iterdir())

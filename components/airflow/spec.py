@@ -445,6 +445,24 @@ def admin_user_command(spec: WorkloadSpec) -> list[str]:
             "--password", f"$({ADMIN_PASSWORD_ENV})"]
 
 
+def database_job_pod(spec: WorkloadSpec, component: str, restart_policy: str, init_containers: list[dict],
+                     containers: list[dict]) -> dict:
+    """Pod template of a Job that works on the metadata DB: the proxy as a native sidecar, no DAGs,
+    no Kubernetes API token."""
+    return {
+        "metadata": {"labels": labels(spec, component)},
+        "spec": {
+            "serviceAccountName": AIRFLOW_KSA,
+            "automountServiceAccountToken": False,
+            "restartPolicy": restart_policy,
+            "securityContext": pod_security(),
+            "initContainers": [cloud_sql_proxy_container(spec), *init_containers],
+            "containers": containers,
+            "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
+        },
+    }
+
+
 def migration_job(spec: WorkloadSpec) -> dict:
     """`airflow db migrate`, then the admin user (idempotent), with the proxy as a native sidecar."""
     component = "migrations"
@@ -461,18 +479,7 @@ def migration_job(spec: WorkloadSpec) -> dict:
         "spec": {
             "backoffLimit": 6,
             "activeDeadlineSeconds": MIGRATION_JOB_TIMEOUT_SECONDS,
-            "template": {
-                "metadata": {"labels": labels(spec, component)},
-                "spec": {
-                    "serviceAccountName": AIRFLOW_KSA,
-                    "automountServiceAccountToken": False,
-                    "restartPolicy": "OnFailure",
-                    "securityContext": pod_security(),
-                    "initContainers": [cloud_sql_proxy_container(spec), migrate],
-                    "containers": [create_admin],
-                    "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
-                },
-            },
+            "template": database_job_pod(spec, component, "OnFailure", [migrate], [create_admin]),
         },
     }
 
@@ -505,18 +512,7 @@ def db_cleanup_cronjob(spec: WorkloadSpec) -> Optional[dict]:
             "jobTemplate": {"spec": {
                 "backoffLimit": 2,
                 "activeDeadlineSeconds": MIGRATION_JOB_TIMEOUT_SECONDS,
-                "template": {
-                    "metadata": {"labels": labels(spec, component)},
-                    "spec": {
-                        "serviceAccountName": AIRFLOW_KSA,
-                        "automountServiceAccountToken": False,
-                        "restartPolicy": "Never",
-                        "securityContext": pod_security(),
-                        "initContainers": [cloud_sql_proxy_container(spec)],
-                        "containers": [clean],
-                        "volumes": [v for v in pod_volumes(spec) if v["name"] != "git-ssh-key"],
-                    },
-                },
+                "template": database_job_pod(spec, component, "Never", [], [clean]),
             }},
         },
     }

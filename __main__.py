@@ -24,7 +24,7 @@ logs = LogsBucket(f"{name}-logs", {"project": project, "location": region, "labe
 identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
                            "airflow_kubernetes_service_account": AIRFLOW_KSA,
                            "worker_kubernetes_service_account": WORKER_KSA}, after_apis)
-registry = Registry(name, {"project": project, "location": region, **vars(cfg.registry), "reader_members": [
+registry = Registry(name, {"project": project, "location": region, **cfg.registry.as_args(), "reader_members": [
     pulumi.Output.concat("serviceAccount:", identity.node_service_account_email),
     pulumi.Output.concat("serviceAccount:", identity.airflow_service_account_email)]}, after_apis)
 database = Database(name, {"project": project, "region": region, "network_id": network.network_id,

@@ -114,7 +114,7 @@ class DatabaseSettings(_ComponentArgs):
 
 
 @dataclass(frozen=True)
-class RegistrySettings:
+class RegistrySettings(_ComponentArgs):
     repository_id: str
     keep_versions: int
 
@@ -215,7 +215,7 @@ class _Reader:
     def full_key(key: str) -> str:
         return key if ":" in key else f"{PROJECT}:{key}"
 
-    def _raw(self, key: str) -> Optional[str]:
+    def raw(self, key: str) -> Optional[str]:
         namespace, _, name = self.full_key(key).partition(":")
         value = self.source.get(namespace, name)
         return None if value is None or value == "" else value
@@ -237,7 +237,7 @@ class _Reader:
 
     def parsed(self, key: str, default: Any, parse: Callable[[str], Any], allowed: str, example: str,
                fix: Optional[str] = None) -> Any:
-        raw = self._raw(key)
+        raw = self.raw(key)
         if raw is None:
             return default
         try:
@@ -247,7 +247,7 @@ class _Reader:
             return default
 
     def required_string(self, key: str, pattern: re.Pattern, allowed: str, example: str) -> str:
-        raw = self._raw(key)
+        raw = self.raw(key)
         if raw is None:
             self.missing(key, example)
             return ""
@@ -257,7 +257,7 @@ class _Reader:
 
     def string(self, key: str, default: str, pattern: Optional[re.Pattern] = None,
                choices: Optional[tuple[str, ...]] = None, allowed: str = "", example: str = "<value>") -> str:
-        raw = self._raw(key)
+        raw = self.raw(key)
         if raw is None:
             return default
         if choices is not None and raw not in choices:
@@ -270,7 +270,7 @@ class _Reader:
         allowed = f"a whole number from {low} to {high}"
         value = self.parsed(key, default, _parse_int, allowed, str(default))
         if not low <= value <= high:
-            self.fail(key, self._raw(key), allowed, str(default))
+            self.fail(key, self.raw(key), allowed, str(default))
             return default
         return value
 
@@ -290,7 +290,7 @@ class _Reader:
         allowed = f"a duration such as 30s, 2m or 1m30s, from {low}s to {high}s"
         value = self.parsed(key, default, _parse_duration, allowed, f"{default}s")
         if not low <= value <= high:
-            self.fail(key, self._raw(key), allowed, f"{default}s")
+            self.fail(key, self.raw(key), allowed, f"{default}s")
             return default
         return value
 
@@ -390,7 +390,7 @@ def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, Co
                             fix=reader.path_fix(f"containerResources.{container}.{request}", values[limit]))
         resources[container] = ContainerResources(values["cpu"], values["memory"], values["cpuLimit"], values["memoryLimit"])
     maintenance = resources["maintenance"]
-    explicit_limit = reader._raw("maintenanceCpuLimit") is not None
+    explicit_limit = reader.raw("maintenanceCpuLimit") is not None
     if explicit_limit and "cpuLimit" in (overrides.get("maintenance") or {}):
         reader.fail("containerResources.maintenance.cpuLimit", overrides["maintenance"]["cpuLimit"],
                     "unset while airflow-gke:maintenanceCpuLimit is set (one place for one value)",
@@ -422,7 +422,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     if problem:
         reader.fail("airflowImage", image, problem, DEFAULT_AIRFLOW_IMAGE)
 
-    dags_repo = reader._raw("dagsRepo")
+    dags_repo = reader.raw("dagsRepo")
     if dags_repo is None:
         reader.missing("dagsRepo", "https://github.com/<org>/<dags-repo>.git")
         dags_repo = ""
@@ -460,7 +460,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     credentials_kind = "ssh" if git_ssh_key is not None else "token" if git_token is not None else "none"
     if credentials_kind == "ssh" and dags_repo.startswith("https://"):
         reader.fail("dagsRepo", dags_repo, "an ssh URL when airflow-gke:dagsSshKey is set", "git@github.com:<org>/<repo>.git")
-    known_hosts = reader._raw("dagsSshKnownHosts") or ""
+    known_hosts = reader.raw("dagsSshKnownHosts") or ""
     if known_hosts and credentials_kind != "ssh":
         reader.fail("dagsSshKnownHosts", known_hosts[:40], "set only together with airflow-gke:dagsSshKey",
                     fix="pulumi config rm airflow-gke:dagsSshKnownHosts")

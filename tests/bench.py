@@ -64,7 +64,7 @@ def main() -> int:
     pod = make_pod(objects, "Deployment", "airflow", "bench-pod")
     repo, sync = sync_dags(pod, "bench-dags-repo", {"hello_dag.py": HELLO_DAG})
     with airflow_running(pod) as api:
-        print(f"api_server_time_to_healthy_s: {pod.api_healthy_after:.2f}", flush=True)
+        print(f"api_server_time_to_healthy_s: {api.healthy_after:.2f}", flush=True)
         api.login(*admin_credentials(objects))
         refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
         bound = sync.period + refresh + 45

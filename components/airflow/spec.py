@@ -88,7 +88,12 @@ class WorkloadSpec:
 
     @property
     def execution_api_url(self) -> str:
-        return f"http://{API_SERVICE_NAME}.{self.settings.namespace}.svc.cluster.local:{API_PORT}/execution/"
+        return execution_api_url(self.settings.namespace)
+
+
+def execution_api_url(namespace: str) -> str:
+    """Where KubernetesExecutor task pods reach the execution API: the internal API Service."""
+    return f"http://{API_SERVICE_NAME}.{namespace}.svc.cluster.local:{API_PORT}/execution/"
 
 
 # --- labels and metadata -------------------------------------------------------------------

@@ -155,8 +155,7 @@ class AirflowWorkload(pulumi.ComponentResource):
 
         self.namespace = settings.namespace
         self.ui_service_name = manifests.UI_SERVICE_NAME
-        self.execution_api_url = f"http://{manifests.API_SERVICE_NAME}.{settings.namespace}.svc.cluster.local:" \
-                                 f"{manifests.API_PORT}/execution/"
+        self.execution_api_url = manifests.execution_api_url(settings.namespace)
         self.admin_password = pulumi.Output.secret(admin_password)
         self.register_outputs({
             "namespace": self.namespace,

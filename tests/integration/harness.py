@@ -62,12 +62,17 @@ def prepare_database(objects: list[dict]) -> dict:
     return {"user": user, "password": password, "name": name}
 
 
-def make_pod(objects: list[dict], kind: str, name: str, workdir: str, pod_spec: dict | None = None) -> LocalPod:
-    obj = find(objects, kind, name) if pod_spec is None else None
-    spec = pod_spec if pod_spec is not None else (obj["spec"]["template"]["spec"])
+def pod_spec_of(obj: dict) -> dict:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def make_pod(objects: list[dict], kind: str, name: str | None, workdir: str) -> LocalPod:
+    """The pod of the rendered `kind`/`name` (Deployment, Job, CronJob) laid out under build/integration/."""
+    obj = find(objects, kind, name)
     work = reset_dir(WORK / workdir)
-    namespace = obj["metadata"]["namespace"] if obj else find(objects, "Namespace")["metadata"]["name"]
-    return LocalPod.create(objects, spec, work / "root", work / "volumes", namespace)
+    return LocalPod.create(objects, pod_spec_of(obj), work / "root", work / "volumes", obj["metadata"]["namespace"])
 
 
 def dags_subpath(pod: LocalPod) -> str:
@@ -130,7 +135,9 @@ def deviations(pod: LocalPod, api_port: int, container: str = "scheduler") -> di
 
 
 class Api:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, healthy_after: float = 0.0) -> None:
+        self.port = port
+        self.healthy_after = healthy_after  # seconds from start of the processes to a passing startup probe
         self.base = f"http://127.0.0.1:{port}"
         self.token: str | None = None
 
@@ -170,15 +177,13 @@ def airflow_running(pod: LocalPod, api_port: int | None = None):
     """Start api-server, dag-processor, triggerer and scheduler from their rendered commands; yield the
     API client once the rendered api-server startup probe passes; stop them all afterwards."""
     api_port = api_port or free_port()
-    pod.api_port = api_port
     started = time.monotonic()
     for name in AIRFLOW_CONTAINERS:
         pod.start(name, deviations(pod, api_port, name), replace_args={str(API_CONTAINER_PORT): str(api_port)})
     try:
         wait_until(lambda: pod.probe("api-server", "startupProbe", port_map={API_CONTAINER_PORT: api_port})[0],
                    180, what="api-server healthy")
-        pod.api_healthy_after = time.monotonic() - started
-        yield Api(api_port)
+        yield Api(api_port, healthy_after=time.monotonic() - started)
     finally:
         pod.stop_all()
 

@@ -22,7 +22,7 @@ from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, secret_data, wait_until
 
 @pytest.fixture(scope="module")
 def migration_job(rendered) -> LocalPod:
-    return make_pod(rendered, "Job", find(rendered, "Job")["metadata"]["name"], "migration-job")
+    return make_pod(rendered, "Job", None, "migration-job")
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_rendered_probes_pass(running, container):
     assert probes, f"{container} has no probes"
     for kind in probes:
         ok, detail = wait_until(
-            lambda: (lambda r: r if r[0] else None)(pod.probe(container, kind, deviations(pod, pod.api_port, container),
-                                                              port_map={API_CONTAINER_PORT: pod.api_port})),
+            lambda: (lambda r: r if r[0] else None)(pod.probe(container, kind, deviations(pod, api.port, container),
+                                                              port_map={API_CONTAINER_PORT: api.port})),
             timeout=120, interval=5, what=f"{container} {kind}")
         assert ok, detail
 
@@ -189,8 +189,9 @@ def generated_worker_pods(running, rendered, tmp_path_factory) -> list[dict]:
 def test_generated_worker_pod_validates(generated_worker_pods, rendered):
     import kubernetes_validate
 
-    from components.config import load_stack_config  # noqa: F401  (the version below is the stack's)
-    version = "1.33.0"
+    from tests.conftest import stack_config
+
+    version = stack_config("dev")["airflow-gke:kubernetesVersion"] + ".0"  # the version the cluster targets
     for worker in generated_worker_pods:
         assert worker["kind"] == "Pod" and worker["apiVersion"] == "v1"
         kubernetes_validate.validate(worker, version, strict=True)
@@ -253,9 +254,7 @@ def test_new_and_changed_dag_visible_within_bound(running, rendered):
 # Metadata clean-up CronJob -----------------------------------------------------------------------
 
 def test_db_cleanup_cronjob_purges_only_old_metadata(rendered, database, admin_runs):
-    cron = find(rendered, "CronJob")
-    pod = make_pod(rendered, "CronJob", None, "db-cleanup",
-                   pod_spec=cron["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    pod = make_pod(rendered, "CronJob", None, "db-cleanup")
     psql("insert into log (dttm, event, extra) values (now() - interval '400 days', 'airflow-gke-old', 'x'), "
          "(now() - interval '1 day', 'airflow-gke-recent', 'x')", database["name"])
     result = pod.run("db-clean", {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"}, timeout=300)

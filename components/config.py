@@ -16,6 +16,9 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from .connection_budget import (DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, SUPERUSER_RESERVED_CONNECTIONS,
+                                connection_budget, max_connections)
+
 PROJECT = "airflow-gke"
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
@@ -170,6 +173,10 @@ class AirflowSettings:
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None
     git_ssh_known_hosts: str = ""  # known_hosts lines for the ssh repo host; empty: host key not checked
+    # SQLAlchemy pool of every Airflow process: sized so the worst case fits the tier (connection_budget.py).
+    db_pool_size: int = DEFAULT_POOL_SIZE
+    db_pool_max_overflow: int = DEFAULT_MAX_OVERFLOW
+    base_url: str = ""  # the UI address users open ([api] base_url); empty: the port-forward address
 
 
 @dataclass(frozen=True)
@@ -492,7 +499,24 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
         metadata_retention_days=reader.integer("metadataRetentionDays", 90, 0, 3650),
         resources=_read_resources(reader, maintenance_cpu_limit),
+        db_pool_size=reader.integer("dbPoolSize", DEFAULT_POOL_SIZE, 1, 50),
+        db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
+        base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
+                               allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
     )
+
+
+def _check_connection_budget(reader: _Reader, database: DatabaseSettings, airflow: AirflowSettings) -> None:
+    """Every pool full, every probe running, a rollout and both Jobs at once must fit max_connections."""
+    limit = max_connections(database.tier, dict(database.flags))
+    budget = connection_budget(airflow.replicas, airflow.db_pool_size, airflow.db_pool_max_overflow,
+                               jobs=2 if airflow.metadata_retention_days > 0 else 1)
+    if limit is not None and budget.total > limit - SUPERUSER_RESERVED_CONNECTIONS:
+        reader.fail("dbPoolSize", airflow.db_pool_size,
+                    f"a pool that fits airflow-gke:dbTier {database.tier}: {budget.describe(limit)}",
+                    fix="lower airflow-gke:dbPoolSize / dbPoolMaxOverflow / replicas, or raise the limit with "
+                        "pulumi config set --path 'airflow-gke:dbFlags.max_connections' "
+                        f"{budget.total + SUPERUSER_RESERVED_CONNECTIONS} (or a larger airflow-gke:dbTier)")
 
 
 def load_stack_config(source=None) -> StackConfig:
@@ -603,6 +627,7 @@ def load_stack_config(source=None) -> StackConfig:
         keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
     )
     airflow = _read_airflow(reader, environment)
+    _check_connection_budget(reader, database, airflow)
 
     if reader.problems:
         raise ConfigError(reader.problems)

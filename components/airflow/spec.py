@@ -15,6 +15,9 @@ from typing import Optional
 import yaml
 
 from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, AirflowSettings
+from . import log_volume
+from .operations import (ADMIN_PASSWORD_ENV, ADMIN_USERNAME_ENV, admin_user_script, image_pull_policy,
+                         long_running_env)
 
 # Identities and names.
 AIRFLOW_KSA = "airflow"
@@ -61,7 +64,6 @@ SECRET_KEYS = {
     "AIRFLOW__API__SECRET_KEY": "api-secret-key",
 }
 ADMIN_PASSWORD_KEY = "admin-password"
-ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
 
 AIRFLOW_CFG = """\
 # airflow-gke: Airflow is configured with AIRFLOW__<SECTION>__<KEY> environment variables (see the
@@ -81,6 +83,7 @@ class WorkloadSpec:
     remote_log_folder: str  # gs://bucket/path
     instance: str = "airflow"
     secrets_checksum: str = ""  # digest of the Secret's values: rotating a secret rolls the pods
+    admin_checksum: str = ""  # digest of the admin user's settings: a change re-runs the admin step
 
     @property
     def dags_folder(self) -> str:
@@ -158,8 +161,8 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         # files re-parsed as often, so a pushed change shows up about one git-sync period later.
         _env("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.settings.dag_refresh_seconds),
         _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_refresh_seconds),
-        _env("AIRFLOW__API__WORKERS", "2"),
         _env("AIRFLOW__API__EXPOSE_CONFIG", "False"),
+        *long_running_env(spec.settings),
     ]
 
 
@@ -168,7 +171,7 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
 def pod_volumes(spec: WorkloadSpec) -> list[dict]:
     volumes = [
         {"name": "dags", "emptyDir": {"sizeLimit": "1Gi"}},
-        {"name": "logs", "emptyDir": {"sizeLimit": "2Gi"}},
+        {"name": "logs", "emptyDir": {"sizeLimit": log_volume.LOGS_SIZE_LIMIT}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "config", "configMap": {"name": CONFIGMAP_NAME}},
     ]
@@ -241,7 +244,7 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
     container = {
         "name": name,
         "image": spec.settings.image,
-        "imagePullPolicy": "Always",
+        "imagePullPolicy": image_pull_policy(spec.settings.image),
         "args": args,
         "env": env if env is not None else airflow_env(spec),
         "resources": spec.settings.resources[resources].to_k8s(),
@@ -289,8 +292,10 @@ def api_server_container(spec: WorkloadSpec) -> dict:
 
 
 def maintenance_container(spec: WorkloadSpec) -> dict:
-    # Same image, env and mounts as the scheduler; only sleeps: the place to `kubectl exec` into.
-    return airflow_container(spec, "maintenance", [], "maintenance", command=["sleep", "infinity"])
+    # Same image, env and mounts as the scheduler: the place to `kubectl exec` into. Its PID 1 grooms the
+    # logs volume (log_volume.py) and exits on SIGTERM.
+    return airflow_container(spec, "maintenance", [], "maintenance", command=log_volume.groomer_command(),
+                             env=[*airflow_env(spec), *log_volume.groomer_env()])
 
 
 def wait_for_migrations_container(spec: WorkloadSpec) -> dict:
@@ -305,7 +310,7 @@ def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
     return {
         "name": "cloud-sql-proxy",
         "image": CLOUD_SQL_PROXY_IMAGE,
-        "imagePullPolicy": "Always",
+        "imagePullPolicy": image_pull_policy(CLOUD_SQL_PROXY_IMAGE),
         "restartPolicy": "Always",
         "args": [
             "--private-ip",
@@ -363,7 +368,7 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     container = {
         "name": "git-sync-init" if one_time else "git-sync",
         "image": GIT_SYNC_IMAGE,
-        "imagePullPolicy": "Always",
+        "imagePullPolicy": image_pull_policy(GIT_SYNC_IMAGE),
         "env": git_sync_env(spec, one_time),
         "resources": spec.settings.resources["git-sync"].to_k8s(),
         "securityContext": container_security(GIT_SYNC_UID),
@@ -438,16 +443,14 @@ def pod_checksums(spec: WorkloadSpec) -> dict:
             "checksum/secrets": spec.secrets_checksum}
 
 
-def migration_job_name(image: str) -> str:
-    """One Job per image: a new image (new Airflow version) runs migrations again, an unchanged one does not."""
-    return f"airflow-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+def migration_job_name(image: str, admin_checksum: str = "") -> str:
+    """One Job per image and admin password: a new image (new Airflow version) runs migrations again, a
+    rotated admin password sets it again (a Job's pod template is immutable, so a new Job is a new name)."""
+    return f"airflow-migrate-{hashlib.sha256((image + chr(0) + admin_checksum).encode()).hexdigest()[:10]}"
 
 
 def admin_user_command(spec: WorkloadSpec) -> list[str]:
-    # $(VAR) is expanded by the kubelet from the container's env; the value comes from the Secret.
-    return ["airflow", "users", "create", "--role", "Admin", "--username", spec.settings.admin_username,
-            "--email", spec.settings.admin_email, "--firstname", "Airflow", "--lastname", "Admin",
-            "--password", f"$({ADMIN_PASSWORD_ENV})"]
+    return ["bash", "-c", admin_user_script(spec.settings)]
 
 
 def database_job_pod(spec: WorkloadSpec, component: str, restart_policy: str, init_containers: list[dict],
@@ -472,14 +475,14 @@ def migration_job(spec: WorkloadSpec) -> dict:
     """`airflow db migrate`, then the admin user (idempotent), with the proxy as a native sidecar."""
     component = "migrations"
     migrate = airflow_container(spec, "db-migrate", ["airflow", "db", "migrate"], "migrations")
-    create_admin = airflow_container(spec, "create-admin-user", admin_user_command(spec), "migrations",
-                                     env=[*airflow_env(spec), _secret_env(ADMIN_PASSWORD_ENV, SECRET_NAME,
-                                                                          ADMIN_PASSWORD_KEY)])
+    create_admin = airflow_container(spec, "create-admin-user", [], "migrations", command=admin_user_command(spec),
+                                     env=[*airflow_env(spec), _env(ADMIN_USERNAME_ENV, spec.settings.admin_username),
+                                          _secret_env(ADMIN_PASSWORD_ENV, SECRET_NAME, ADMIN_PASSWORD_KEY)])
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         # Pulumi waits for the Job to complete (10 minutes by default); big upgrades may take longer.
-        "metadata": metadata(spec, migration_job_name(spec.settings.image), component,
+        "metadata": metadata(spec, migration_job_name(spec.settings.image, spec.admin_checksum), component,
                              {"pulumi.com/timeoutSeconds": str(MIGRATION_JOB_TIMEOUT_SECONDS)}),
         "spec": {
             "backoffLimit": 6,

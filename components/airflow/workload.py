@@ -14,6 +14,7 @@ import pulumi_random as random
 from ..common import child_options, type_token
 from ..config import AirflowSettings
 from . import spec as manifests
+from .operations import admin_checksum
 from .spec import WorkloadSpec
 
 # Which top-level manifest fields each kind carries, and its Pulumi class.
@@ -100,13 +101,16 @@ class AirflowWorkload(pulumi.ComponentResource):
         secrets_checksum = pulumi.Output.unsecret(pulumi.Output.all(
             *secret_values.values(), *([settings.git_credentials] if settings.git_credentials is not None else [])
         ).apply(lambda values: hashlib.sha256("\0".join(values).encode()).hexdigest()))
+        # Names the migration Job (not secret: a digest): a new admin password re-runs the admin step.
+        admin_digest = pulumi.Output.unsecret(pulumi.Output.from_input(admin_password).apply(
+            lambda password: admin_checksum(settings.admin_username, settings.admin_email, password)))
         spec = pulumi.Output.all(
             args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
-            args["logs_bucket_url"], secrets_checksum,
+            args["logs_bucket_url"], secrets_checksum, admin_digest,
         ).apply(lambda values: WorkloadSpec(
             settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
             worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
-            instance=args.get("instance", name), secrets_checksum=values[4]))
+            instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5]))
 
         namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)
         after_namespace = [namespace]

@@ -162,7 +162,7 @@ def test_deployment_has_the_design_containers(request, stack):
     assert command_line(main["api-server"])[:2] == ["airflow", "api-server"]
     assert command_line(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
     assert command_line(main["triggerer"])[:2] == ["airflow", "triggerer"]
-    assert command_line(main["maintenance"]) == ["sleep", "infinity"]
+    assert command_line(main["maintenance"])[:2] == ["bash", "-c"]  # the log groomer; behaviour: integration
 
 
 def test_api_server_listens_on_8080_with_health_probes(dev):
@@ -525,6 +525,13 @@ def test_prod_runs_two_replicas_with_pdb_and_safe_rollout(prod):
 
 # --- the migration Job -----------------------------------------------------------------------------
 
+def test_migration_job_name_changes_with_the_admin_password(dev):
+    """The Job's pod template is immutable: only a new name re-runs the admin step after a rotation."""
+    name = migration_job(dev)["metadata"]["name"]
+    for overrides in ({"secretsVersion": "2"}, {"adminEmail": "ops@example.org"}):
+        assert migration_job(run_stack("dev", **overrides))["metadata"]["name"] != name, overrides
+
+
 def test_migration_job_name_changes_with_the_image_only(dev, custom):
     name = migration_job(dev)["metadata"]["name"]
     assert migration_job(custom)["metadata"]["name"] == name  # many settings changed, not the image
@@ -551,12 +558,16 @@ def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(dev):
     assert len(pod["containers"]) == 1
     create = pod["containers"][0]
     line = command_line(create)
-    assert line[:3] == ["airflow", "users", "create"]
-    assert line[line.index("--username") + 1] == settings(dev).airflow.admin_username
-    password = re.fullmatch(r"\$\((\w+)\)", line[line.index("--password") + 1])
-    assert password, "the admin password must come from env, not the command line"
-    ref = env(create)[password.group(1)]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] == "airflow-secrets" and ref["key"] in secret_values(dev)
+    assert line[:2] == ["bash", "-c"]
+    script = line[2]
+    username = settings(dev).airflow.admin_username
+    # create if missing, then set the password either way (a rotated password must reach Airflow)
+    assert script.index(f"airflow users create --role Admin --username {username} ") < \
+        script.index(f"airflow users reset-password --username {username} ")
+    passwords = set(re.findall(r'--password "\$(\w+)"', script))
+    assert len(passwords) == 1 and secret_values(dev)["admin-password"] not in script
+    ref = env(create)[passwords.pop()]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "airflow-secrets" and ref["key"] == "admin-password"
 
 
 # --- random secrets and outputs ---------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_deployment_runs_the_design_containers_with_their_commands(spec):
     assert command_line(main["api-server"])[:2] == ["airflow", "api-server"]
     assert command_line(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
     assert command_line(main["triggerer"])[:2] == ["airflow", "triggerer"]
-    assert command_line(main["maintenance"]) == ["sleep", "infinity"]
+    assert command_line(main["maintenance"])[:2] == ["bash", "-c"]
     for name in AIRFLOW_CONTAINERS:
         assert main[name]["image"] == IMAGE
 
@@ -385,6 +385,8 @@ def test_migration_job_name_follows_the_image_only(spec):
     unrelated = make_spec(replicas=3, dags_ref="other", admin_username="someone", namespace="elsewhere",
                           database_connection_name="p:r:other")
     assert s.migration_job(unrelated)["metadata"]["name"] == name
+    rotated = make_spec(admin_checksum="new-admin-password-digest")
+    assert s.migration_job(rotated)["metadata"]["name"] != name
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
 
 
@@ -399,13 +401,15 @@ def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(spec):
     assert len(pod["containers"]) == 1
     create = pod["containers"][0]
     line = command_line(create)
-    assert line[:3] == ["airflow", "users", "create"]
-    assert line[line.index("--username") + 1] == "ops-admin"
-    assert line[line.index("--email") + 1] == "ops@example.com"
-    assert line[line.index("--role") + 1] == "Admin"
-    password = line[line.index("--password") + 1]
-    variable = re.fullmatch(r"\$\((\w+)\)", password)
-    assert variable, f"the password must be expanded from env, not inlined: {password}"
+    assert line[:2] == ["bash", "-c"]
+    words = line[2].split()
+    assert words[:4] == ["set", "-e", "airflow", "users"] and "reset-password" in words
+    assert words[words.index("--username") + 1] == "ops-admin"
+    assert words[words.index("--email") + 1] == "ops@example.com"
+    assert words[words.index("--role") + 1] == "Admin"
+    passwords = {words[i + 1] for i, w in enumerate(words) if w == "--password"}
+    variable = re.fullmatch(r'"\$(\w+)"', passwords.pop())
+    assert variable and not passwords, "one password, expanded from env, not inlined"
     reference = env(create)[variable.group(1)]
     assert reference["valueFrom"]["secretKeyRef"]["name"] == "airflow-secrets"
     assert pod["restartPolicy"] in ("OnFailure", "Never")

@@ -136,12 +136,15 @@ class ContainerResources:
         }
 
 
+# Airflow containers: from the peak memory (PSS of the process tree) measured on 3.3.2 by
+# tests/integration/test_soak_dev_tier.py / `make bench`, see docs/benchmarks.md: limit >= 1.25 x
+# (peak + one `airflow jobs check` probe, which runs inside the same limit); request near the peak.
 DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
-    "scheduler": ContainerResources("500m", "1Gi", "1", "1Gi"),
-    "api-server": ContainerResources("250m", "1Gi", "1", "1Gi"),
-    "dag-processor": ContainerResources("250m", "1Gi", "1", "1Gi"),
-    "triggerer": ContainerResources("100m", "512Mi", "500m", "512Mi"),
-    "maintenance": ContainerResources("10m", "256Mi", "100m", "512Mi"),
+    "scheduler": ContainerResources("300m", "512Mi", "1", "1Gi"),
+    "api-server": ContainerResources("250m", "768Mi", "1", "1Gi"),
+    "dag-processor": ContainerResources("250m", "512Mi", "1", "1Gi"),
+    "triggerer": ContainerResources("250m", "384Mi", "500m", "768Mi"),
+    "maintenance": ContainerResources("10m", "64Mi", "100m", "512Mi"),
     "cloud-sql-proxy": ContainerResources("50m", "64Mi", "250m", "128Mi"),
     "git-sync": ContainerResources("20m", "64Mi", "200m", "256Mi"),
     "migrations": ContainerResources("250m", "512Mi", "1", "1Gi"),
@@ -513,10 +516,9 @@ def _check_connection_budget(reader: _Reader, database: DatabaseSettings, airflo
                                jobs=2 if airflow.metadata_retention_days > 0 else 1)
     if limit is not None and budget.total > limit - SUPERUSER_RESERVED_CONNECTIONS:
         reader.fail("dbPoolSize", airflow.db_pool_size,
-                    f"a pool that fits airflow-gke:dbTier {database.tier}: {budget.describe(limit)}",
-                    fix="lower airflow-gke:dbPoolSize / dbPoolMaxOverflow / replicas, or raise the limit with "
-                        "pulumi config set --path 'airflow-gke:dbFlags.max_connections' "
-                        f"{budget.total + SUPERUSER_RESERVED_CONNECTIONS} (or a larger airflow-gke:dbTier)")
+                    f"a pool that fits airflow-gke:dbTier {database.tier}: {budget.describe(limit)}; lower "
+                    "dbPoolSize, dbPoolMaxOverflow or replicas, pick a larger dbTier, or raise max_connections",
+                    fix=reader.path_fix("dbFlags.max_connections", str(budget.total + SUPERUSER_RESERVED_CONNECTIONS)))
 
 
 def load_stack_config(source=None) -> StackConfig:

@@ -21,7 +21,7 @@ from __future__ import annotations
 LOGS_SIZE_LIMIT = "2Gi"
 LOGS_SIZE_LIMIT_BYTES = 2 * 2**30
 GROOM_INTERVAL_SECONDS = 60
-LOG_FILE_CAP_KIB = 1024
+LOG_FILE_CAP_BYTES = 1024 * 1024
 LOG_RETENTION_MINUTES = 120
 DOCUMENTED_DAG_FILES = 1000  # the DAG-file count the bound is documented (and tested) for
 
@@ -29,7 +29,7 @@ DOCUMENTED_DAG_FILES = 1000  # the DAG-file count the bound is documented (and t
 GROOM_ENV = {
     "LOGS_DIR": "/opt/airflow/logs",
     "GROOM_INTERVAL_SECONDS": str(GROOM_INTERVAL_SECONDS),
-    "LOG_FILE_CAP_KIB": str(LOG_FILE_CAP_KIB),
+    "LOG_FILE_CAP_BYTES": str(LOG_FILE_CAP_BYTES),
     "LOG_RETENTION_MINUTES": str(LOG_RETENTION_MINUTES),
 }
 
@@ -39,9 +39,9 @@ GROOM_ENV = {
 GROOMER_SCRIPT = """\
 trap 'exit 0' TERM INT
 while true; do
-  find "$LOGS_DIR" -type f -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
-  find "$LOGS_DIR" -type f -size +"$LOG_FILE_CAP_KIB"k -exec truncate -s 0 {} + 2>/dev/null
-  find "$LOGS_DIR" -mindepth 1 -type d -empty -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
+  find -H "$LOGS_DIR" -type f -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
+  find -H "$LOGS_DIR" -type f -size +"$LOG_FILE_CAP_BYTES"c -exec truncate -s 0 {} + 2>/dev/null
+  find -H "$LOGS_DIR" -mindepth 1 -type d -empty -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
   sleep "$GROOM_INTERVAL_SECONDS" & wait $!
 done
 """
@@ -58,5 +58,5 @@ def groomer_env() -> list[dict]:
 def steady_state_bytes(dag_files: int, bytes_per_file_second: float, other_bytes: float = 0.0) -> float:
     """Largest size the logs volume reaches with the groomer running: every processor log at the cap
     plus one groom interval of growth, plus the other logs kept for the retention window."""
-    per_file = LOG_FILE_CAP_KIB * 1024 + bytes_per_file_second * GROOM_INTERVAL_SECONDS
+    per_file = LOG_FILE_CAP_BYTES + bytes_per_file_second * GROOM_INTERVAL_SECONDS
     return dag_files * per_file + other_bytes

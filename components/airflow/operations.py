@@ -55,11 +55,12 @@ def admin_checksum(username: str, email: str, password: str) -> str:
 
 def admin_user_script(settings: AirflowSettings) -> str:
     """Create the admin if missing (`users create` is a no-op when the user exists), then set the password
-    either way: a rotated password reaches Airflow. The password comes from the env (the Secret)."""
-    user = shlex.quote(settings.admin_username)
+    either way: a rotated password reaches Airflow. User name and password come from the container's env
+    (the password from the Secret), never from the command line of the manifest."""
+    user, password = f'"${ADMIN_USERNAME_ENV}"', f'"${ADMIN_PASSWORD_ENV}"'
     return (
         "set -e\n"
         f"airflow users create --role Admin --username {user} --email {shlex.quote(settings.admin_email)} "
-        f'--firstname Airflow --lastname Admin --password "${ADMIN_PASSWORD_ENV}"\n'
-        f'exec airflow users reset-password --username {user} --password "${ADMIN_PASSWORD_ENV}"\n'
+        f"--firstname Airflow --lastname Admin --password {password}\n"
+        f"exec airflow users reset-password --username {user} --password {password}\n"
     )

@@ -52,6 +52,7 @@ GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
+EXEC_PROBE_TIMEOUT_SECONDS = 30
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 DB_CLEANUP_SCHEDULE = "17 3 * * 0"  # Sundays 03:17 UTC, off the hour
 METADATA_RETENTION_ENV = "METADATA_RETENTION_DAYS"
@@ -262,9 +263,12 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
 def job_process_container(spec: WorkloadSpec, name: str, job_type: str) -> dict:
     """scheduler, dag-processor or triggerer: `airflow <name>`, probed by `airflow jobs check`."""
     check = job_check_command(job_type)
+    # `airflow jobs check` costs ~3 CPU-seconds (measured, docs/benchmarks.md): on half of a 250m request
+    # that is 24 s, so a busy node does not fail a healthy process's probe.
     return airflow_container(spec, name, ["airflow", name], name, probes={
-        "startupProbe": _exec_probe(check, period=10, timeout=20, failures=12),
-        "livenessProbe": _exec_probe(check, period=60, timeout=20, failures=5, initial_delay=10),
+        "startupProbe": _exec_probe(check, period=10, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=12),
+        "livenessProbe": _exec_probe(check, period=60, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=5,
+                                     initial_delay=10),
     })
 
 
@@ -533,6 +537,7 @@ def pod_template(spec: WorkloadSpec) -> dict:
     base = airflow_container(spec, "base", [], "worker", env=shared_airflow_settings(spec))
     base["volumeMounts"] = airflow_mounts(with_pod_template=False)
     base["ports"] = [{"name": "worker-logs", "containerPort": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]
+    base["env"].append(_env("HOME", "/tmp"))  # pip, dbt & co. write to $HOME; the root filesystem is read-only
     del base["args"]
     return {
         "apiVersion": "v1",

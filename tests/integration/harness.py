@@ -165,11 +165,11 @@ class Api:
 
 
 def admin_credentials(objects: list[dict]) -> tuple[str, str]:
-    """Admin user name from the rendered create-admin-user command, password from the rendered Secret."""
+    """Admin user name from the rendered create-admin-user container, password from the rendered Secret."""
     job = find(objects, "Job")
     container = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == "create-admin-user")
-    args = container["args"]
-    return args[args.index("--username") + 1], secret_data(find(objects, "Secret", "airflow-secrets"))["admin-password"]
+    username = next(e["value"] for e in container["env"] if e["name"] == "AIRFLOW_ADMIN_USERNAME")
+    return username, secret_data(find(objects, "Secret", "airflow-secrets"))["admin-password"]
 
 
 @contextlib.contextmanager

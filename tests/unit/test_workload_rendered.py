@@ -560,10 +560,10 @@ def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(dev):
     line = command_line(create)
     assert line[:2] == ["bash", "-c"]
     script = line[2]
-    username = settings(dev).airflow.admin_username
     # create if missing, then set the password either way (a rotated password must reach Airflow)
-    assert script.index(f"airflow users create --role Admin --username {username} ") < \
-        script.index(f"airflow users reset-password --username {username} ")
+    assert script.index("airflow users create --role Admin ") < script.index("airflow users reset-password ")
+    usernames = set(re.findall(r'--username "\$(\w+)"', script))
+    assert len(usernames) == 1 and env(create)[usernames.pop()]["value"] == settings(dev).airflow.admin_username
     passwords = set(re.findall(r'--password "\$(\w+)"', script))
     assert len(passwords) == 1 and secret_values(dev)["admin-password"] not in script
     ref = env(create)[passwords.pop()]["valueFrom"]["secretKeyRef"]

@@ -404,7 +404,8 @@ def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(spec):
     assert line[:2] == ["bash", "-c"]
     words = line[2].split()
     assert words[:4] == ["set", "-e", "airflow", "users"] and "reset-password" in words
-    assert words[words.index("--username") + 1] == "ops-admin"
+    username = re.fullmatch(r'"\$(\w+)"', words[words.index("--username") + 1])
+    assert username and env(create)[username.group(1)]["value"] == "ops-admin"
     assert words[words.index("--email") + 1] == "ops@example.com"
     assert words[words.index("--role") + 1] == "Admin"
     passwords = {words[i + 1] for i, w in enumerate(words) if w == "--password"}

@@ -1,0 +1,35 @@
+"""The connection budget read back from rendered manifests (what `make preview` writes), so the number
+config validation checks and the number the cluster would see come from one formula and cannot drift."""
+
+from __future__ import annotations
+
+from ..connection_budget import (EXEC_PROBED_PROCESSES, ROLLOUT_SURGE, ConnectionBudget, connection_budget,
+                                 pooled_processes)
+
+
+def _env(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def budget_from_manifests(objects: list[dict]) -> ConnectionBudget:
+    """Worst-case connections of the rendered workload; raises if the manifests left the model
+    connection_budget.py counts (other pooled containers, other probes, another surge)."""
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    pools = {(int(_env(containers[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE"]),
+              int(_env(containers[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW"]))
+             for name in pooled_processes()}
+    if len(pools) != 1:
+        raise ValueError(f"Airflow containers render different pools {pools}: the budget assumes one")
+    pool_size, max_overflow = pools.pop()
+    exec_probed = {name for name, c in containers.items()
+                   if any("exec" in c.get(kind, {}) for kind in ("startupProbe", "livenessProbe", "readinessProbe"))}
+    if exec_probed != set(EXEC_PROBED_PROCESSES):
+        raise ValueError(f"exec probes on {sorted(exec_probed)}, the budget counts {EXEC_PROBED_PROCESSES}")
+    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    if surge != ROLLOUT_SURGE:
+        raise ValueError(f"maxSurge {surge}, the budget counts {ROLLOUT_SURGE}")
+    jobs = sum(1 for o in objects if o["kind"] in ("Job", "CronJob"))
+    workers = int(_env(containers["api-server"])["AIRFLOW__API__WORKERS"])
+    return connection_budget(deployment["spec"]["replicas"], pool_size, max_overflow, workers, jobs=jobs)

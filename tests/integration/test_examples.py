@@ -1,0 +1,83 @@
+"""examples/*.py parse with the pinned Airflow, and their pod overrides merge with the rendered pod
+template into pods the Kubernetes API accepts (another Airflow-based image with its own size; a task
+on the Spot pool, matching the taint components/cluster.py puts on it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from components.cluster import SPOT_TAINT
+
+from .pod import AIRFLOW_VENV, ROOT, find
+
+EXAMPLES = ROOT / "examples"
+
+PARSE_AND_MERGE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+bag = DagBag(dag_folder=sys.argv[1])
+template = PodGenerator.deserialize_model_file(sys.argv[2])
+pods = {}
+for dag_id, dag in bag.dags.items():
+    for t in dag.tasks:
+        override = (t.executor_config or {}).get("pod_override")
+        pod = PodGenerator.construct_pod(
+            dag_id=dag_id, task_id=t.task_id, pod_id=f"{dag_id}-{t.task_id}".replace("_", "-"), try_number=1,
+            kube_image=None, date=None, args=["python", "-m", "airflow.sdk.execution_time.execute_workload"],
+            pod_override_object=override, base_worker_pod=template, namespace="airflow", scheduler_job_id="1",
+            run_id="manual__1")
+        pods[f"{dag_id}.{t.task_id}"] = PodGenerator.serialize_pod(pod)
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "pods": pods}))
+"""
+
+
+@pytest.fixture(scope="module")
+def parsed(rendered, tmp_path_factory) -> dict:
+    template = tmp_path_factory.mktemp("template") / "pod_template_file.yaml"
+    template.write_text(find(rendered, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+    result = subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), "-c", PARSE_AND_MERGE, str(EXAMPLES), str(template)],
+                            capture_output=True, text=True, timeout=300,
+                            env={"AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")), "PATH": "/usr/bin:/bin",
+                                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_examples_parse_without_errors(parsed):
+    assert parsed["errors"] == {}
+    assert {"example_custom_image_task.transform", "example_spot_task.crunch"} <= set(parsed["pods"])
+
+
+def base(pod: dict) -> dict:
+    return next(c for c in pod["spec"]["containers"] if c["name"] == "base")
+
+
+def test_custom_image_task_gets_its_image_and_size_and_keeps_the_template(parsed, rendered):
+    import kubernetes_validate
+
+    from tests.conftest import stack_config
+
+    pod = parsed["pods"]["example_custom_image_task.transform"]
+    template = yaml.safe_load(find(rendered, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+    assert base(pod)["image"] != base(template)["image"] and base(pod)["image"].endswith("airflow-dbt:1.0.0")
+    assert base(pod)["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert base(pod)["securityContext"] == base(template)["securityContext"]
+    # Remote logging stays on in the task pod: the image must carry the google provider (README).
+    env = {e["name"]: e.get("value") for e in base(pod)["env"]}
+    assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
+    kubernetes_validate.validate(pod, stack_config("dev")["airflow-gke:kubernetesVersion"] + ".0", strict=True)
+
+
+def test_spot_task_tolerates_the_spot_pool_taint(parsed):
+    pod = parsed["pods"]["example_spot_task.crunch"]
+    effect = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
+    wanted = {"key": SPOT_TAINT["key"], "value": SPOT_TAINT["value"], "effect": effect[SPOT_TAINT["effect"]]}
+    assert any(wanted.items() <= t.items() for t in pod["spec"].get("tolerations", [])), pod["spec"].get("tolerations")
+    assert pod["spec"]["nodeSelector"] == {"cloud.google.com/gke-spot": "true"}
+    assert base(pod)["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}

@@ -180,6 +180,8 @@ class AirflowSettings:
     db_pool_size: int = DEFAULT_POOL_SIZE
     db_pool_max_overflow: int = DEFAULT_MAX_OVERFLOW
     base_url: str = ""  # the UI address users open ([api] base_url); empty: the port-forward address
+    # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
+    dag_reparse_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -488,6 +490,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         git_sync_period_seconds=reader.duration("gitSyncPeriod", 30, 5, 3600),
         git_sync_max_failures=reader.integer("gitSyncMaxFailures", 10, -1, 1000),
         dag_refresh_seconds=reader.duration("dagRefreshInterval", 10, 5, 3600),
+        dag_reparse_seconds=reader.duration("dagReparseInterval", 120, 5, 86400),
         service_type=service_type,
         load_balancer_source_ranges=source_ranges,
         allow_public_ui=allow_public_ui,

@@ -5,8 +5,12 @@
 - api-server time-to-healthy: rendered command start → rendered startup probe passes
 - DAG-sync latency p50/p95: commit → visible in GET /api/v2/dags, with the rendered git-sync period
   and dag-processor settings, commits at a random point of the sync cycle (as pushes arrive)
+- connection budget per stack (worst case from the rendered manifests vs the tier's max_connections)
+- a long soak (tests/integration/soak.py) on a PostgreSQL with the dev tier's limit: peak
+  connections, peak memory per container, probe cost, dag-processor CPU per hour (rendered re-parse
+  interval vs 10 s), logs growth and the steady state the groomer keeps
 
-Usage: python -m tests.bench [--commits N]
+Usage: python -m tests.bench [--commits N] [--soak-seconds S]
 """
 
 from __future__ import annotations
@@ -46,10 +50,75 @@ def migrate_and_create_admin(objects: list[dict]) -> None:
             raise SystemExit(f"{container} failed: {result.stderr[-2000:]}")
 
 
+def connection_budgets() -> None:
+    import json
+
+    from components.airflow.connections import budget_from_manifests
+    from components.connection_budget import max_connections
+    from preview.harness import run_program
+    from tests.conftest import stack_config
+
+    for stack in ("dev", "prod"):
+        objects = [m for _, m in run_program(stack).kubernetes_objects()]
+        config = stack_config(stack)
+        limit = max_connections(config["airflow-gke:dbTier"], json.loads(config.get("airflow-gke:dbFlags") or "{}"))
+        print(f"connection_budget_{stack}: {budget_from_manifests(objects).describe(limit)}", flush=True)
+
+
+def long_soak(objects: list[dict], seconds: float) -> None:
+    from components.airflow import log_volume
+    from tests.integration.devtier import start_dev_tier
+    from tests.integration.soak import (DAG_FILES, Measurements, parse_count, refused_connections, soak,
+                                        start_pods)
+
+    tier = start_dev_tier(objects)
+    pods = []
+    try:
+        for result in tier.run_job(make_pod(objects, "Job", None, "bench-soak-job")):
+            if result.returncode != 0:
+                raise SystemExit(f"migration Job failed: {result.stderr[-2000:]}")
+        # Pod A: rendered settings. Pod B: dag-processor re-parsing every 10 s (the former setting).
+        pods = start_pods(tier, objects, ("bench-a", "bench-b"),
+                          ({}, {"dag-processor": {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10"}}))
+        measured = Measurements()
+        soak(tier, pods, seconds, measured)
+        parses, size = parse_count(pods[1].pod)
+        measured.refused = refused_connections(tier, pods)
+        rendered_interval = int(pods[0].pod.rendered_env(pods[0].pod.container("dag-processor"))
+                                ["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"])
+    finally:
+        for running in pods:
+            running.pod.stop_all()
+        tier.server.stop()
+    print(f"soak_seconds: {seconds:.0f} (2 pods, {DAG_FILES} DAG files each, dev-tier max_connections "
+          f"{tier.server.max_connections})")
+    print(f"soak_peak_connections: {measured.peak_connections}")
+    for name, peak in sorted(measured.peak_rss.items()):
+        print(f"peak_memory_{name}_mib: {peak / 2**20:.0f}")
+    for name in ("scheduler", "dag-processor", "triggerer"):
+        runs = [r for r in measured.probe_runs if r["container"] == name]
+        print(f"probe_{name}: {len(runs)} runs, all ok {all(r['ok'] for r in runs)}, CPU s max "
+              f"{max(r['cpu'] for r in runs):.2f}, peak RSS MiB {max(r['rss'] for r in runs) / 2**20:.0f}, "
+              f"wall s max {max(r['wall'] for r in runs):.1f}")
+    print(f"dag_processor_cpu_s_per_hour_{DAG_FILES}_files: {measured.processor_cpu_per_hour[0]:.0f} "
+          f"(re-parse every {rendered_interval}s), {measured.processor_cpu_per_hour[1]:.0f} (every 10s)")
+    per_parse = size / max(parses, 1)
+    per_file_day = per_parse / rendered_interval * 86400
+    steady = log_volume.steady_state_bytes(log_volume.DOCUMENTED_DAG_FILES, per_parse / rendered_interval)
+    print(f"dag_processor_log_bytes_per_parse: {per_parse:.0f}; per DAG file per day at {rendered_interval}s: "
+          f"{per_file_day / 2**20:.2f} MiB (at 10s: {per_parse * 8640 / 2**20:.2f} MiB)")
+    print(f"logs_volume_steady_state_{log_volume.DOCUMENTED_DAG_FILES}_files_mib: {steady / 2**20:.0f} "
+          f"of {log_volume.LOGS_SIZE_LIMIT}")
+    print(f"api_errors: {len(measured.api_errors)}, refused connections: {len(measured.refused)}, "
+          f"processes stopped: {sorted(measured.exited)}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=6, help="DAG commits to time (alternating new/changed)")
+    parser.add_argument("--soak-seconds", type=float, default=600, help="length of the two-pod soak (0: skip)")
     args = parser.parse_args()
+    connection_budgets()
 
     with tempfile.TemporaryDirectory() as out:
         for stack in ("dev", "prod"):
@@ -81,7 +150,9 @@ def main() -> int:
         sync.stop()
     print(f"dag_sync_latency_p50_s: {statistics.median(latencies):.1f}")
     print(f"dag_sync_latency_p95_s: {percentile(latencies, 0.95):.1f} "
-          f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)")
+          f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)", flush=True)
+    if args.soak_seconds > 0:
+        long_soak(objects, args.soak_seconds)
     return 0
 
 

@@ -52,7 +52,7 @@ GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
-EXEC_PROBE_TIMEOUT_SECONDS = 30
+EXEC_PROBE_TIMEOUT_SECONDS = 60
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 DB_CLEANUP_SCHEDULE = "17 3 * * 0"  # Sundays 03:17 UTC, off the hour
 METADATA_RETENTION_ENV = "METADATA_RETENTION_DAYS"
@@ -158,10 +158,12 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         *(_secret_env(name, SECRET_NAME, key) for name, key in SECRET_KEYS.items()),
         _env("AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE", POD_TEMPLATE_PATH),
         _env("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
-        # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes) and known
-        # files re-parsed as often, so a pushed change shows up about one git-sync period later.
+        # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes); a file whose
+        # mtime is newer than its last parse is parsed then too (file_parsing_sort_mode modified_time,
+        # and git-sync checks every commit out anew), so a pushed change shows up about one git-sync
+        # period later. Unchanged files are re-parsed only every dag_reparse_seconds: CPU and log volume.
         _env("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.settings.dag_refresh_seconds),
-        _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_refresh_seconds),
+        _env("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_reparse_seconds),
         _env("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
     ]
@@ -263,8 +265,8 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
 def job_process_container(spec: WorkloadSpec, name: str, job_type: str) -> dict:
     """scheduler, dag-processor or triggerer: `airflow <name>`, probed by `airflow jobs check`."""
     check = job_check_command(job_type)
-    # `airflow jobs check` costs ~3 CPU-seconds (measured, docs/benchmarks.md): on half of a 250m request
-    # that is 24 s, so a busy node does not fail a healthy process's probe.
+    # `airflow jobs check` costs 2.5-3.8 CPU-seconds (measured, docs/benchmarks.md): on half of a 250m
+    # request that is up to ~31 s; 60 s leaves twice that, so a busy node does not fail a healthy process.
     return airflow_container(spec, name, ["airflow", name], name, probes={
         "startupProbe": _exec_probe(check, period=10, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=12),
         "livenessProbe": _exec_probe(check, period=60, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=5,

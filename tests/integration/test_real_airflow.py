@@ -235,12 +235,14 @@ def test_pod_override_changes_image_and_resources_and_keeps_the_rest(airflow_pod
 
 # 6. DAG-sync latency --------------------------------------------------------------------------
 
+DAG_SYNC_GOAL_SECONDS = 45  # README/docs: a pushed DAG (new or changed file) is visible within 45 s
+
 def test_new_and_changed_dag_visible_within_bound(running, rendered):
     pod, api, (repo, sync) = running
     api.login(*admin_credentials(rendered))
     period = sync.period
     refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
-    bound = period + refresh + 45  # sync + listing + parse/serialise slack on a 2-core machine
+    bound = DAG_SYNC_GOAL_SECONDS  # the goal itself, not a bound derived from the settings under test
     subpath = dags_subpath(pod)
     sync.start()
     new = sync_latency(api, repo, sync, subpath, "synced_dag", change=False, timeout=bound)

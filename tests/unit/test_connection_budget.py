@@ -72,30 +72,3 @@ def test_more_replicas_can_exceed_a_small_tier():
     load(dbTier="db-g1-small", replicas="1")
     problem_for(load_error(dbTier="db-g1-small", replicas="3"), "airflow-gke:dbPoolSize")
 
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_pinned_images_are_not_pulled_again(request, stack):
-    """Always on a pinned tag only adds registry round-trips; a registry blip then fails pending task
-    pods with ErrImagePull (issue 9 item 7)."""
-    import yaml
-
-    objects = manifests(request.getfixturevalue(stack))
-    template = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap")["data"]["pod_template_file.yaml"])
-    specs = [template["spec"]]
-    for obj in objects:
-        if obj["kind"] in ("Deployment", "Job"):
-            specs.append(obj["spec"]["template"]["spec"])
-        elif obj["kind"] == "CronJob":
-            specs.append(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
-    containers = [c for spec in specs for c in [*spec.get("initContainers", []), *spec["containers"]]]
-    assert len(containers) > 10
-    assert {c["imagePullPolicy"] for c in containers} == {"IfNotPresent"}
-
-
-def test_unpinned_image_would_be_pulled_always():
-    from components.airflow.operations import image_pull_policy
-
-    assert image_pull_policy("apache/airflow:3.3.2-python3.12") == "IfNotPresent"
-    assert image_pull_policy("apache/airflow@sha256:" + "a" * 64) == "IfNotPresent"
-    assert image_pull_policy("apache/airflow") == "Always"
-    assert image_pull_policy("apache/airflow:latest") == "Always"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,11 @@ def test_airflow_pod_fits_the_node_it_is_priced_on(stack, dev, prod):
     for name, _, requests in always_on_pods(deployments):
         assert requests.fits_in(allocatable), (
             f"{stack}: pod {name} requests {requests.describe()}, node allocatable {allocatable.describe()}")
+
+
+def test_readme_cost_table_matches_the_report(dev_total, prod):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for stack, total in (("dev", dev_total), ("prod", monthly(prod))):
+        shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", readme, re.M)
+        assert shown, f"README 'What it costs' has no row for {stack}"
+        assert abs(int(shown.group(1)) - total) <= 1, f"README says ~{shown.group(1)} for {stack}, report {total}"

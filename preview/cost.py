@@ -15,7 +15,7 @@ from typing import Optional
 
 import yaml
 
-from .capacity import GIB, always_on_pods
+from .capacity import GIB, always_on_pods, gke_allocatable
 from .harness import Capture, Resource
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
@@ -123,6 +123,7 @@ class _Estimator:
         self.notes: list[str] = []
         self.free_tier_left = float(prices["gke"]["free_tier_credit_per_month"]["usd"])
         self.nat_vms = 0
+        self.node_shapes: list[tuple[str, dict]] = []
 
     def add(self, resource: Resource, item: str, quantity: float, unit: str, unit_usd: float,
             per_hour: bool, note: str = "") -> None:
@@ -175,6 +176,7 @@ class _Estimator:
         machine = _lookup(self.prices["machine_types"], machine_type, "machine type", pool, "nodeMachineType")
         self.add(pool, f"nodes ({machine_type})", nodes, "nodes", machine["usd_per_hour"], per_hour=True,
                  note=f"autoscaler minimum: {spread}")
+        self.node_shapes.append((machine_type, machine))
         disk_type = node.get("diskType", "pd-balanced")
         disk = _lookup(self.prices["disks_per_gib_month"], disk_type, "disk type", pool, "the pool's disk type")
         size = int(node.get("diskSizeGb", 100))
@@ -289,6 +291,7 @@ class _Estimator:
         for bucket in self.capture.of_type(BUCKET):
             self.bucket(bucket)
         self.note_region()
+        self.note_unschedulable_pods()
         return CostReport(self.capture.stack, self.items, self.prices, self.notes)
 
     def note_region(self) -> None:
@@ -298,6 +301,20 @@ class _Estimator:
         if others:
             self.notes.append(f"stack region {', '.join(others)} is estimated at {self.prices['region']} "
                               "list prices; that region's prices differ (often by 10-20%).")
+
+
+    def note_unschedulable_pods(self) -> None:
+        """A priced node the always-on pod cannot fit on is a wrong estimate (the autoscaler would
+        find no node, or a bigger one): say so beside the total."""
+        if not self.node_shapes:
+            return
+        manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
+        for name, _, requests in always_on_pods(manifests):
+            fitting = [t for t, m in self.node_shapes if requests.fits_in(gke_allocatable(m["vcpu"], m["memory_gib"]))]
+            if not fitting:
+                shapes = ", ".join(sorted({t for t, _ in self.node_shapes}))
+                self.notes.append(f"pod {name} requests {requests.describe()}, more than a {shapes} node can "
+                                  "allocate: it will not schedule; pick a larger nodeMachineType.")
 
 
 def estimate(capture: Capture, prices: Optional[dict] = None) -> CostReport:

@@ -177,3 +177,15 @@ def test_readme_cost_table_matches_the_report(dev_total, prod):
         shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", readme, re.M)
         assert shown, f"README 'What it costs' has no row for {stack}"
         assert abs(int(shown.group(1)) - total) <= 1, f"README says ~{shown.group(1)} for {stack}, report {total}"
+
+
+def test_a_pod_too_big_for_the_node_is_called_out(dev):
+    big = run_stack("dev", containerResources='{"scheduler": {"cpu": "500m", "memory": "4Gi", "cpuLimit": "1", '
+                                              '"memoryLimit": "4Gi"}}')
+    deployments = [m for _, m in big.kubernetes_objects() if m["kind"] == "Deployment"]
+    (_, _, requests), = always_on_pods(deployments)
+    machine = PRICES["machine_types"]["e2-standard-2"]
+    assert not requests.fits_in(gke_allocatable(machine["vcpu"], machine["memory_gib"]))
+    notes = estimate(big, PRICES).notes
+    assert any("will not schedule" in note and "e2-standard-2" in note for note in notes), notes
+    assert not any("will not schedule" in note for note in estimate(dev, PRICES).notes)

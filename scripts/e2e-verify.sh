@@ -36,7 +36,7 @@ airflow dags trigger "$dag" --run-id "$run_id"
 echo "waiting for DAG run ${dag}/${run_id}"
 state=""
 for _ in $(seq 120); do
-  state=$(airflow dags list-runs "$dag" --output json | jq --raw-output --arg id "$run_id" '.[] | select(.run_id == $id) | .state')
+  state=$(airflow dags list-runs "$dag" --output json 2>/dev/null | jq --raw-output --arg id "$run_id" '.[] | select(.run_id == $id) | .state')
   case "$state" in
     success) break ;;
     failed) echo "DAG run failed"; exit 1 ;;

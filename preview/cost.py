@@ -58,6 +58,11 @@ class CostReport:
     items: list[CostItem]
     prices: dict
     notes: list[str] = field(default_factory=list)
+    environment: Optional[str] = None  # the stack's `environment` label: the dev goal applies to dev only
+
+    @property
+    def within_dev_goal(self) -> Optional[bool]:
+        return self.total <= self.dev_goal if self.environment == "dev" else None
 
     @property
     def total(self) -> float:
@@ -77,7 +82,8 @@ class CostReport:
             "hours_per_month": self.prices["hours_per_month"],
             "items": [item.to_json() for item in self.items],
             "total_monthly_usd": self.total,
-            "goals": {"dev_idle_monthly_usd": self.dev_goal, "within_dev_goal": self.total <= self.dev_goal,
+            "environment": self.environment,
+            "goals": {"dev_idle_monthly_usd": self.dev_goal, "within_dev_goal": self.within_dev_goal,
                       "composer_small_idle_monthly_usd": [composer["low"], composer["high"]]},
             "notes": self.notes,
         }
@@ -92,10 +98,15 @@ class CostReport:
             out.append(f"    {i.resource:<{width}}  {i.item:<{item_width}}  {quantity:>18}  {i.monthly_usd:>10.2f}")
         out.append(f"    {'Total':<{width}}  {'':<{item_width}}  {'':>18}  {self.total:>10.2f}")
         composer = self.prices["goals"]["composer_small_idle_monthly_usd"]
-        verdict = "within" if self.total <= self.dev_goal else "OVER"
-        out.append(f"Goal for a dev stack: <= ${self.dev_goal:.0f}/month ({verdict} for this stack); "
-                   f"a small Cloud Composer 3 environment idles at ~${composer['low']}-{composer['high']}/month "
-                   f"(third-party figure).")
+        composer_text = (f"a small Cloud Composer 3 environment idles at ~${composer['low']}-{composer['high']}/month "
+                         "(third-party figure)")
+        if self.within_dev_goal is None:
+            out.append(f"Goal for a dev stack: <= ${self.dev_goal:.0f}/month (this stack's environment: "
+                       f"{self.environment or 'unknown'}); {composer_text}.")
+        else:
+            gap = self.total - self.dev_goal
+            verdict = "within it" if gap <= 0 else f"OVER by ${gap:.2f}"
+            out.append(f"Goal for dev: <= ${self.dev_goal:.0f}/month: {verdict}; {composer_text}.")
         out.extend(f"Note: {note}" for note in self.notes)
         return out
 
@@ -292,7 +303,14 @@ class _Estimator:
             self.bucket(bucket)
         self.note_region()
         self.note_unschedulable_pods()
-        return CostReport(self.capture.stack, self.items, self.prices, self.notes)
+        return CostReport(self.capture.stack, self.items, self.prices, self.notes, self.environment())
+
+    def environment(self) -> Optional[str]:
+        for resource in self.capture.of_type(CLUSTER):
+            labels = resource.inputs.get("resourceLabels") or {}
+            if labels.get("environment"):
+                return labels["environment"]
+        return None
 
     def note_region(self) -> None:
         regions = {r.inputs.get("region") or re.sub(r"-[a-z]$", "", r.inputs.get("location", ""))
@@ -300,7 +318,7 @@ class _Estimator:
         others = sorted(region for region in regions if region and region != self.prices["region"])
         if others:
             self.notes.append(f"stack region {', '.join(others)} is estimated at {self.prices['region']} "
-                              "list prices; that region's prices differ (often by 10-20%).")
+                              "list prices; that region's list prices differ (see the sources in prices.yaml).")
 
 
     def note_unschedulable_pods(self) -> None:

@@ -38,7 +38,10 @@ def test_preview_writes_cost_json_and_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert report["total_monthly_usd"] == pytest.approx(sum(i["monthly_usd"] for i in report["items"]), abs=0.02)
     assert {i["resource"] for i in report["items"]} >= {"airflow-gke", "airflow-pool", "airflow-pg", "airflow-nat"}
-    assert f"{report['total_monthly_usd']:.2f}" in out and "Goal for a dev stack" in out
+    assert f"{report['total_monthly_usd']:.2f}" in out and "Goal for dev: <= $80/month" in out
+    goal = report["goals"]["dev_idle_monthly_usd"]
+    assert report["environment"] == "dev"
+    assert report["goals"]["within_dev_goal"] == (report["total_monthly_usd"] <= goal)
 
 
 def test_every_price_names_its_source_and_date():
@@ -130,6 +133,7 @@ def test_prod_reports_its_drivers(prod):
     assert by_item["nodes (e2-standard-4)"].quantity == 3  # 1 per zone x 3 zones
     assert by_item["instance (db-custom-2-7680)"].quantity == 2  # HA standby
     assert any("europe-west4" in note for note in report.notes)
+    assert report.environment == "prod" and report.within_dev_goal is None  # the dev goal is not prod's
 
 
 @pytest.mark.xfail(strict=True, reason="dev idles at ~$84 at list price: e2-standard-2 node $48.92 + db-g1-small "

@@ -1,7 +1,7 @@
 """Bootstrap stack: the keyless identity GitHub Actions uses to preview and deploy airflow-gke.
 
 Run once per project by a human with Owner (see README "CI/CD on your own repository"):
-    cd bootstrap && pulumi stack init ci && pulumi config set gcp:project P && \
+    cd bootstrap && pulumi stack init ci-dev && pulumi config set gcp:project P && \
         pulumi config set repository OWNER/REPO && pulumi up
 """
 
@@ -39,6 +39,6 @@ ci = CiIdentity("ci", {
     "state_bucket": config.get("stateBucket"),
 }, pulumi.ResourceOptions(depends_on=[apis]))
 
-# Paste these into the repository's Actions variables (README: GCP_WORKLOAD_IDENTITY_PROVIDER, GCP_DEPLOYER_SA).
+# The repository's Actions variables GCP_WORKLOAD_IDENTITY_PROVIDER_<STACK> and GCP_DEPLOYER_SA_<STACK> (README).
 pulumi.export("workload_identity_provider", ci.workload_identity_provider)
 pulumi.export("deployer_service_account", ci.deployer_email)

@@ -111,7 +111,8 @@ def test_pull_request_runs_the_suite_then_previews_both_stacks_with_policy_and_c
     pr = jobs("pull-request")
     assert any("bash .ci/run" in str(step.get("run", "")) for step in pr["test"]["steps"])
     preview = pr["preview"]
-    assert preview["needs"] == "test" and preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    include = preview["strategy"]["matrix"]["include"]
+    assert preview["needs"] == "test" and [entry["stack"] for entry in include] == ["dev", "prod"]
     pulumi, = steps_using(preview, "pulumi/actions@")
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["comment-on-pr"] is True
@@ -152,3 +153,21 @@ def test_e2e_always_destroys_and_checks_health_and_a_dag_run():
     assert any("scripts/e2e-verify.sh" in str(s.get("run", "")) for s in steps)
     verify = (ROOT / "scripts" / "e2e-verify.sh").read_text()
     assert "/api/v2/monitor/health" in verify and "dags trigger" in verify and "reason=Scheduled" in verify
+
+
+def test_each_stack_uses_its_own_projects_identity():
+    # dev and prod may be separate projects, each with its bootstrap: a prod job must never get dev's identity.
+    def identity(text: str) -> set[str]:
+        return set(re.findall(r"vars\.GCP_(?:WORKLOAD_IDENTITY_PROVIDER|DEPLOYER_SA)_(DEV|PROD)", text))
+
+    include = jobs("pull-request")["preview"]["strategy"]["matrix"]["include"]
+    for entry in include:
+        assert identity(entry["workload_identity_provider"] + entry["service_account"]) == {entry["stack"].upper()}
+    setup, = steps_using(jobs("pull-request")["preview"], "./.github/actions/pulumi-setup")
+    assert setup["with"] == {"workload_identity_provider": "${{ matrix.workload_identity_provider }}",
+                             "service_account": "${{ matrix.service_account }}"}
+    for stack in ("dev", "prod"):
+        setup, = steps_using(jobs("deploy")[stack], "./.github/actions/pulumi-setup")
+        assert identity(str(setup["with"])) == {stack.upper()}
+    setup, = steps_using(jobs("e2e")["e2e"], "./.github/actions/pulumi-setup")
+    assert identity(str(setup["with"])) == {"DEV"}

@@ -184,8 +184,8 @@ def test_readme_cost_table_matches_the_report(dev_total, prod):
 
 
 def test_a_pod_too_big_for_the_node_is_called_out(dev):
-    big = run_stack("dev", containerResources='{"scheduler": {"cpu": "500m", "memory": "4Gi", "cpuLimit": "1", '
-                                              '"memoryLimit": "4Gi"}}')
+    big = run_stack("dev", containerResources='{"scheduler": {"cpu": "500m", "memory": "6Gi", "cpuLimit": "1", '
+                                              '"memoryLimit": "6Gi"}}')
     deployments = [m for _, m in big.kubernetes_objects() if m["kind"] == "Deployment"]
     (_, _, requests), = always_on_pods(deployments)
     machine = PRICES["machine_types"]["e2-standard-2"]

@@ -85,6 +85,7 @@ class PgServer:
     def stop(self) -> None:
         self._as_postgres([str(postgres_bin() / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
                            "-w", "stop"])
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def server_log(self) -> str:
         path = self.root / "server.log"

@@ -13,6 +13,7 @@ import pulumi_random as random
 
 from ..common import child_options, type_token
 from ..config import AirflowSettings
+from . import dag_source
 from . import spec as manifests
 from .spec import WorkloadSpec
 
@@ -125,6 +126,10 @@ class AirflowWorkload(pulumi.ComponentResource):
                         else {"username": "git", "token": settings.git_credentials})
             if settings.git_ssh_known_hosts:
                 git_data["known_hosts"] = settings.git_ssh_known_hosts
+            if dag_source.is_git_bundle(settings) and settings.git_credentials_kind == "token":
+                git_data[dag_source.GIT_CONN_SECRET_KEY] = settings.git_credentials.apply(
+                    lambda token: dag_source.git_connection(settings, manifests.GIT_SSH_KEY_PATH,
+                                                            manifests.GIT_KNOWN_HOSTS_PATH, token=token))
             workload_inputs.append(k8s.core.v1.Secret(
                 f"{name}-git-credentials",
                 metadata=spec.apply(lambda s: manifests.metadata(s, manifests.GIT_SECRET_NAME, "git-sync")),

@@ -154,7 +154,8 @@ def test_deployment_has_the_design_containers(request, stack):
     capture = request.getfixturevalue(stack)
     pod = deployment_pod(capture)
     main = containers(pod)
-    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+    git_sync = settings(capture).airflow.dag_source == "git-sync"  # git-bundle: Airflow fetches DAGs itself
+    assert set(main) == {*AIRFLOW_CONTAINERS, *(["git-sync"] if git_sync else [])}
     image = settings(capture).airflow.image
     for name in AIRFLOW_CONTAINERS:
         assert main[name]["image"] == image, name
@@ -283,7 +284,8 @@ def test_every_container_is_hardened_and_sized(request, stack):
             assert security["capabilities"]["drop"] == ["ALL"] and not security["capabilities"].get("add"), (kind, name)
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}, (kind, name)
             assert security["readOnlyRootFilesystem"] is True, (kind, name)
-    assert seen == {AIRFLOW_UID, GIT_SYNC_UID, PROXY_UID}
+    git_sync = settings(capture).airflow.dag_source == "git-sync"
+    assert seen == {AIRFLOW_UID, PROXY_UID, *([GIT_SYNC_UID] if git_sync else [])}
 
 
 # --- environment and secrets --------------------------------------------------------------------
@@ -374,8 +376,11 @@ def test_pod_template_has_dags_logging_api_url_and_no_credentials(request, fixtu
     assert [c["name"] for c in pod["containers"]] == ["base"]
     base = pod["containers"][0]
     assert base["image"] == settings(capture).airflow.image
-    assert [c["name"] for c in pod["initContainers"]] == ["git-sync-init"]
-    assert env_value(pod["initContainers"][0], "GITSYNC_ONE_TIME") == "true"
+    if settings(capture).airflow.dag_source == "git-sync":
+        assert [c["name"] for c in pod["initContainers"]] == ["git-sync-init"]
+        assert env_value(pod["initContainers"][0], "GITSYNC_ONE_TIME") == "true"
+    else:  # git-bundle: the base container fetches the pinned commit itself (tests/unit/test_dag_source.py)
+        assert "initContainers" not in pod and base["command"][0] == "python"
     assert pod["serviceAccountName"] == "airflow-worker"
     assert find(capture, "ServiceAccount", "airflow-worker")
     deployment_env = containers(deployment_pod(capture))["scheduler"]

@@ -11,7 +11,7 @@ import pytest
 from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, git_redirect, pinned_dag, render_bundle_stack,
                      wait_parsed)
 from .gitsync import DagRepo
-from .harness import WORK, admin_credentials, make_pod, prepare_database
+from .harness import WORK, admin_credentials, make_pod, prepare_database, sync_latency
 from .pod import reset_dir, wait_until
 
 DAG_ID = "pinned"
@@ -67,3 +67,37 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "running code of commit A" in result.stdout
     assert xcom(api, run_id, "first") == "A"
+
+    # The task pod fetched that one commit, shallow, where GitDagBundle serves it: no clone of the repository.
+    storage = tasks.storage(tasks.started[-1])
+    assert sorted(p.name for p in (storage / "dags" / "versions").iterdir()) == [commit_a]
+    assert not (storage / "dags" / "bare").exists() and not (storage / "dags" / "versions" / commit_a / ".git").exists()
+    assert tasks.started[-1].written_outside_mounts("base") == []  # readOnlyRootFilesystem holds
+
+    # The run's second task starts in another pod (a fresh node) after the push: still commit A.
+    second = tasks.next_task(DAG_ID, "second", run_id)
+    assert second.bundle_version == commit_a
+    result = tasks.run(second, "second")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "running code of commit A after A" in result.stdout
+    assert xcom(api, run_id, "second") == "A"
+    wait_until(lambda: api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[1].get("state") == "success",
+               60, 1, what="run 1 succeeded")
+
+    # A run created after the push runs the new commit: pinned, not stuck.
+    status, run = api.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None})
+    assert status == 200, run
+    newer = tasks.next_task(DAG_ID, "first", run["dag_run_id"])
+    assert newer.bundle_version == commit_b
+    result = tasks.run(newer, "first-of-run-2")
+    assert result.returncode == 0 and "running code of commit B" in result.stdout, result.stdout[-3000:]
+
+
+def test_dag_sync_latency_goal_holds(bundle_running):
+    """Push → visible in GET /api/v2/dags with the rendered bundle refresh settings, for a new file and a
+    change; the goal (p95 ≤ 45 s) must hold for each sample. `make bench` takes more samples."""
+    pod, api, repo, _, _ = bundle_running
+    samples = [sync_latency(api, repo, None, BUNDLE_SUBPATH, "bundle_synced", change=change,
+                            timeout=LATENCY_GOAL_SECONDS + 30) for change in (False, True)]
+    print(f"git-bundle DAG-sync latency: new file {samples[0]:.1f}s, changed file {samples[1]:.1f}s", file=sys.stderr)
+    assert max(samples) <= LATENCY_GOAL_SECONDS, samples

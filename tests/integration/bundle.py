@@ -66,8 +66,8 @@ def pinned_dag(dag_id: str, marker: str, tag: str = "v") -> str:
 
 def render_bundle_stack(name: str = "dev-bundle", **overrides: str) -> list[dict]:
     """The dev stack in git-bundle mode, written to build/<name>/manifests/."""
-    config = stack_config("dev", dagSource="git-bundle", dagsRepo=BUNDLE_REPO_URL, dagsRef="main",
-                          dagsSubpath=BUNDLE_SUBPATH, **overrides)
+    config = stack_config("dev", **{"dagSource": "git-bundle", "dagsRepo": BUNDLE_REPO_URL, "dagsRef": "main",
+                                    "dagsSubpath": BUNDLE_SUBPATH, **overrides})
     for key in ("gitSyncPeriod", "gitSyncMaxFailures"):  # git-sync-only keys are refused in this mode
         config.pop(f"airflow-gke:{key}", None)
     _, manifests_dir = write_outputs(run_program("dev", config), ROOT / "build" / name)

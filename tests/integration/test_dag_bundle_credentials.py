@@ -1,0 +1,179 @@
+"""Private DAG repositories in git-bundle mode, on the real GitDagBundle / GitHook of the pinned provider:
+the rendered connection (token from the git Secret; SSH key and known_hosts as mounted files) lets the
+dag-processor track the repository and a task pod fetch its pinned commit, and a wrong credential or an
+unknown host key is refused. No database: this needs no lock.
+
+What is real and what stands in: git, the provider and the fetch script are real. The token test talks to
+a real git smart-HTTP server (`git http-backend`) that demands Basic auth; the only deviation is the
+connection's URL scheme (http: no TLS here). The SSH test runs git's real ssh transport with an `ssh`
+stand-in on PATH (git_servers.py) that checks the identity file and host key the way `ssh -o
+StrictHostKeyChecking=yes -o UserKnownHostsFile=…` does, then runs git-upload-pack locally — no sshd.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .bundle import BUNDLE_SUBPATH, pinned_dag, render_bundle_stack, rendered_pod_template
+from .git_servers import BasicAuthGitServer, install_fake_ssh
+from .gitsync import GIT_ENV, DagRepo
+from .harness import WORK, make_pod
+from .pod import AIRFLOW_VENV, LocalPod, reset_dir
+
+TOKEN = "ghp_airflowGkeTestToken0123456789abcdef"
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nYWlyZmxvdy1na2UtdGVzdC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+OTHER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDifferentHostKeyOfAnImpostorServer0000000"
+SSH_HOST = "git.example.test"
+
+TRACK = """
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+bundle = DagBundlesManager().get_bundle("dags")
+bundle.initialize()
+print("TRACKING", bundle.get_current_version().version)
+"""
+
+TASK = """
+import json, sys
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+info = json.loads(sys.argv[sys.argv.index("--json-string") + 1])["bundle_info"]
+bundle = DagBundlesManager().get_bundle(info["name"], version=info["version"])
+bundle.initialize()
+print("TASK", (bundle.path / "pinned.py").read_text().split("MARKER = ")[1].split()[0])
+"""
+
+
+@pytest.fixture(scope="module")
+def served() -> tuple:
+    """A repository with two commits, served bare from WORK/private-git/dags.git; yields (root, commits)."""
+    work = reset_dir(WORK / "private-git")
+    repo = DagRepo(work / "source", "main")
+    first = repo.commit({f"{BUNDLE_SUBPATH}/pinned.py": pinned_dag("pinned", "one")}, "one")
+    second = repo.commit({f"{BUNDLE_SUBPATH}/pinned.py": pinned_dag("pinned", "two")}, "two")
+    root = work / "served"
+    root.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(root / "dags.git")], check=True,
+                   env={**GIT_ENV, "PATH": "/usr/bin:/bin"})
+    return root, first, second
+
+
+def run_airflow_python(pod: LocalPod, container: str, script: str, overrides: dict, extra_args=()) -> subprocess.CompletedProcess:
+    env = pod.env(pod.container(container), {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    return subprocess.run(["python", "-c", script, *extra_args], env=env, capture_output=True, text=True,
+                          timeout=180, cwd=pod.host_path(pod.container(container), "/opt/airflow"))
+
+
+def task_pod(objects: list[dict], name: str) -> LocalPod:
+    template = rendered_pod_template(objects)
+    work = reset_dir(WORK / name)
+    return LocalPod.create(objects, template["spec"], work / "root", work / "volumes", template["metadata"]["namespace"])
+
+
+def run_task_entry(pod: LocalPod, commit: str, overrides: dict) -> subprocess.CompletedProcess:
+    """The task pod's rendered command (the fetch script) with an execute_workload-shaped command after it."""
+    base = pod.container("base")
+    env = pod.env(base, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    workload = json.dumps({"bundle_info": {"name": "dags", "version": commit}})
+    argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a
+            for a in pod.argv(base, env, ["python", "-c", TASK, "--json-string", workload])]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180,
+                          cwd=pod.host_path(base, "/opt/airflow"))
+
+
+def storage(pod: LocalPod, container: str):
+    c = pod.container(container)
+    from pathlib import Path
+    return Path(pod.host_path(c, pod.rendered_env(c)["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"]))
+
+
+def files_containing(folder, text: str) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_token_over_https_in_git_bundle_mode(served):
+    root, first, second = served
+    with BasicAuthGitServer(root, "git", TOKEN) as server:
+        url = f"https://127.0.0.1:{server.port}/dags.git"
+        objects = render_bundle_stack("dev-bundle-token", dagsRepo=url, dagsGitToken=TOKEN)
+        pod = make_pod(objects, "Deployment", "airflow", "bundle-token-pod")
+        rendered = json.loads(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW_CONN_DAGS_GIT"])
+        assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
+        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": rendered["host"].replace("https:", "http:")})}
+
+        tracked = run_airflow_python(pod, "dag-processor", TRACK, plain_http)
+        assert tracked.returncode == 0, tracked.stderr[-3000:]
+        assert f"TRACKING {second}" in tracked.stdout
+        assert any(authorized for _, _, authorized in server.requests)
+        assert not files_containing(storage(pod, "dag-processor"), TOKEN), "token written into bundle storage"
+
+        task = task_pod(objects, "bundle-token-task")
+        ran = run_task_entry(task, first, plain_http)
+        assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+        assert '"DAG bundle version fetched"' in ran.stdout and "TASK \"one\"" in ran.stdout
+        assert not (storage(task, "base") / "dags" / "bare").exists()  # the shallow fetch, not a clone
+
+        server.requests.clear()
+        wrong = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**json.loads(plain_http["AIRFLOW_CONN_DAGS_GIT"]),
+                                                      "password": "wrong-token"})}
+        refused = run_airflow_python(make_pod(objects, "Deployment", "airflow", "bundle-token-refused"),
+                                     "dag-processor", TRACK, wrong)
+        assert refused.returncode != 0 and "TRACKING" not in refused.stdout
+        assert server.requests and not any(authorized for _, _, authorized in server.requests)
+
+
+@pytest.fixture(scope="module")
+def ssh_rendered(served) -> list[dict]:
+    return render_bundle_stack("dev-bundle-ssh", dagsRepo=f"git@{SSH_HOST}:acme/dags.git", dagsSshKey=SSH_KEY,
+                               dagsSshKnownHosts=f"{SSH_HOST} {HOST_KEY}")
+
+
+def fake_ssh_env(pod: LocalPod, container: str, served_root, host_key: str = HOST_KEY) -> dict:
+    bin_dir = WORK / "fake-ssh-bin"
+    install_fake_ssh(bin_dir)
+    expected_key = WORK / "fake-ssh-expected-key"
+    expected_key.write_text(SSH_KEY)
+    log = WORK / f"fake-ssh-{pod.root.parent.name}-{container}.log"
+    log.unlink(missing_ok=True)
+    return {"PATH": f"{bin_dir}:{AIRFLOW_VENV / 'bin'}:/usr/bin:/bin",
+            "FAKE_SSH_CONTAINER_ROOT": str(pod.container_root(pod.container(container))),
+            "FAKE_SSH_LOG": str(log), "FAKE_SSH_EXPECTED_KEY": str(expected_key),
+            "FAKE_SSH_HOST_KEY": host_key, "FAKE_SSH_REPOS": str(served_root)}
+
+
+def ssh_calls(env: dict) -> list[dict]:
+    with open(env["FAKE_SSH_LOG"]) as log:
+        return [json.loads(line) for line in log]
+
+
+def test_ssh_key_with_known_hosts_in_git_bundle_mode(served, ssh_rendered):
+    root, first, second = served
+    pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-pod")
+    env = fake_ssh_env(pod, "dag-processor", root)
+    tracked = run_airflow_python(pod, "dag-processor", TRACK, env)
+    assert tracked.returncode == 0, tracked.stderr[-3000:]
+    assert f"TRACKING {second}" in tracked.stdout
+    calls = ssh_calls(env)
+    assert calls and all(c["host"] == f"git@{SSH_HOST}" and c["command"].startswith("git-upload-pack") for c in calls)
+    for call in calls:  # the mounted key, the mounted known_hosts, and the host key must match it
+        assert call["identity"] == "/etc/git-secret/ssh"
+        assert call["options"]["StrictHostKeyChecking"] == "yes"
+        assert call["options"]["UserKnownHostsFile"] == "/etc/git-secret/known_hosts"
+
+    task = task_pod(ssh_rendered, "bundle-ssh-task")
+    task_env = fake_ssh_env(task, "base", root)
+    ran = run_task_entry(task, first, task_env)
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    assert '"DAG bundle version fetched"' in ran.stdout and "TASK \"one\"" in ran.stdout
+    assert [c["identity"] for c in ssh_calls(task_env)] == ["/etc/git-secret/ssh"]  # one fetch, no clone
+
+
+def test_ssh_refuses_a_host_whose_key_is_not_the_known_one(served, ssh_rendered):
+    root, _, _ = served
+    pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-impostor")
+    env = fake_ssh_env(pod, "dag-processor", root, host_key=OTHER_HOST_KEY)
+    refused = run_airflow_python(pod, "dag-processor", TRACK, env)
+    assert refused.returncode != 0 and "TRACKING" not in refused.stdout
+    assert "Host key verification failed" in refused.stdout + refused.stderr

@@ -45,8 +45,9 @@ def git(*args: str, cwd: Path, env: dict[str, str]) -> str:
                           text=True).stdout.strip()
 
 
-def fetch_commit(name: str, commit: str) -> Path | None:
-    """Lay out `commit` of bundle `name` where GitDagBundle looks for a pruned version; None if it was there."""
+def fetch_commit(name: str, commit: str) -> int | None:
+    """Lay out `commit` of bundle `name` where GitDagBundle looks for a pruned version; return the bytes of
+    git objects fetched, or None if the version was there already."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     bundle = DagBundlesManager().get_bundle(name=name, version=commit)
@@ -68,11 +69,12 @@ def fetch_commit(name: str, commit: str) -> Path | None:
                 fetched = git("rev-parse", "HEAD", cwd=work, env=env)
                 if fetched != commit:  # a branch or tag name as version: GitDagBundle resolves those itself
                     raise RuntimeError(f"fetched {fetched}, not {commit}")
+                fetched = sum(f.stat().st_size for f in (work / ".git" / "objects").rglob("*") if f.is_file())
                 shutil.rmtree(work / ".git")
                 os.rename(work, target)  # atomic: GitDagBundle never sees a half-written version
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-    return target
+    return fetched
 
 
 def main(argv: list[str]) -> None:
@@ -83,9 +85,9 @@ def main(argv: list[str]) -> None:
     if pinned:
         started = time.monotonic()
         try:
-            laid_out = fetch_commit(*pinned)
-            print(json.dumps({"event": "DAG bundle version fetched" if laid_out else "DAG bundle version present",
-                              "bundle": pinned[0], "version": pinned[1],
+            fetched = fetch_commit(*pinned)
+            print(json.dumps({"event": "DAG bundle version present" if fetched is None else "DAG bundle version fetched",
+                              "bundle": pinned[0], "version": pinned[1], "fetched_bytes": fetched,
                               "seconds": round(time.monotonic() - started, 3)}), flush=True)
         except Exception as error:  # the bundle's own clone still gets the right commit, only slower
             print(json.dumps({"event": "shallow fetch failed; GitDagBundle will clone", "bundle": pinned[0],

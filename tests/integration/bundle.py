@@ -13,8 +13,10 @@ Deviations from the cluster, besides those of harness.py (`deviations()`):
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -137,10 +139,8 @@ class TaskPods:
         return wait_until(spooled, timeout, 0.5, what=f"{dag_id}.{task_id} of {run_id} handed to the executor")
 
     def run(self, task: Spooled, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        template = rendered_pod_template(self.objects)
-        work = reset_dir(WORK / "task-pods" / name)
-        pod = LocalPod.create(self.objects, template["spec"], work / "root", work / "volumes",
-                              template["metadata"]["namespace"])
+        pod = task_pod(self.objects, f"task-pods/{name}")
+        work = pod.root.parent
         self.started.append(pod)
         base = pod.container("base")
         overrides = {**deviations(pod, self.api_port, "base"), **self.git_env}
@@ -153,11 +153,6 @@ class TaskPods:
         task.path.unlink()
         return result
 
-    @staticmethod
-    def storage(pod: LocalPod) -> Path:
-        """The bundle storage folder of a task pod (the rendered DAG_BUNDLE_STORAGE_PATH)."""
-        base = pod.container("base")
-        return Path(pod.host_path(base, pod.rendered_env(base)["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"]))
 
 
 @contextlib.contextmanager
@@ -184,5 +179,90 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path
 
 def storage_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+# --- one container of a rendered pod, running a bundle operation (no scheduler, no database) -------------
+
+TRACK = """
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+bundle = DagBundlesManager().get_bundle("dags")
+bundle.initialize()
+print("TRACKING", bundle.get_current_version().version)
+"""
+
+# What the task runner does first with a workload (task_runner.parse): the bundle at the pinned version.
+AT_VERSION = """
+import json, sys
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+info = json.loads(sys.argv[sys.argv.index("--json-string") + 1])["bundle_info"]
+bundle = DagBundlesManager().get_bundle(info["name"], version=info["version"])
+bundle.initialize()
+print("TASK", (bundle.path / "pinned.py").read_text().split("MARKER = ")[1].split()[0])
+"""
+
+
+def run_python(pod: LocalPod, container: str, script: str, overrides: dict) -> subprocess.CompletedProcess:
+    """`python -c script` with the container's rendered env (+ overrides) and its folders."""
+    env = pod.env(pod.container(container), {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    return subprocess.run(["python", "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=pod.host_path(pod.container(container), "/opt/airflow"))
+
+
+def task_pod(objects: list[dict], name: str) -> LocalPod:
+    """A fresh task pod (empty volumes, as on a new node) from the rendered pod template."""
+    template = rendered_pod_template(objects)
+    work = reset_dir(WORK / name)
+    return LocalPod.create(objects, template["spec"], work / "root", work / "volumes",
+                           template["metadata"]["namespace"])
+
+
+def start_task(pod: LocalPod, commit: str, overrides: dict, entry_point: bool = True) -> subprocess.CompletedProcess:
+    """Start the task pod's base container on an execute_workload-shaped command pinned to `commit`:
+    through the rendered command (the fetch script), or with GitDagBundle alone (`entry_point=False`)."""
+    base = pod.container("base")
+    env = pod.env(base, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    args = ["python", "-c", AT_VERSION, "--json-string", json.dumps({"bundle_info": {"name": "dags", "version": commit}})]
+    argv = pod.argv(base, env, args) if entry_point else args
+    argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a for a in argv]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=pod.host_path(base, "/opt/airflow"))
+
+
+def bundle_storage(pod: LocalPod, container: str) -> Path:
+    """The container's bundle storage folder (the rendered DAG_BUNDLE_STORAGE_PATH) on this machine."""
+    c = pod.container(container)
+    return Path(pod.host_path(c, pod.rendered_env(c)["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"]))
+
+
+def history_repo(path: Path, commits: int, blob_bytes: int) -> tuple[DagRepo, str]:
+    """A DAG repository with history: every commit rewrites an incompressible file of `blob_bytes`."""
+    repo = DagRepo(reset_dir(path), "main")
+    commit = ""
+    for index in range(commits):
+        blob = base64.b64encode(os.urandom(blob_bytes * 3 // 4)).decode()
+        commit = repo.commit({f"{BUNDLE_SUBPATH}/pinned.py": pinned_dag("pinned", f"c{index}"),
+                              "data/blob.txt": blob}, f"commit {index}")
+    return repo, commit
+
+
+@dataclass
+class TaskStartCost:
+    seconds: float
+    git_bytes: int  # git objects the task pod got: the fetch script's report, or GitDagBundle's bare clone
+    cloned: bool  # GitDagBundle's bare clone of the whole repository is there
+
+
+def task_start_cost(objects: list[dict], repo: DagRepo, commit: str, name: str, entry_point: bool) -> TaskStartCost:
+    pod = task_pod(objects, name)
+    started = time.monotonic()
+    result = start_task(pod, commit, git_redirect(repo.path), entry_point)
+    seconds = time.monotonic() - started
+    if result.returncode != 0 or "TASK" not in result.stdout:
+        raise AssertionError(f"task start failed: {result.stdout[-2000:]}{result.stderr[-3000:]}")
+    bare = bundle_storage(pod, "base") / "dags" / "bare"
+    if bare.exists():
+        return TaskStartCost(seconds, storage_bytes(bare / "objects"), True)
+    report = next(json.loads(line) for line in result.stdout.splitlines() if '"fetched_bytes"' in line)
+    return TaskStartCost(seconds, report["fetched_bytes"], False)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, git_redirect, pinned_dag, render_bundle_stack,
+from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, bundle_storage, git_redirect, pinned_dag, render_bundle_stack,
                      wait_parsed)
 from .gitsync import DagRepo
 from .harness import WORK, admin_credentials, make_pod, prepare_database, sync_latency
@@ -69,7 +69,7 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     assert xcom(api, run_id, "first") == "A"
 
     # The task pod fetched that one commit, shallow, where GitDagBundle serves it: no clone of the repository.
-    storage = tasks.storage(tasks.started[-1])
+    storage = bundle_storage(tasks.started[-1], "base")
     assert sorted(p.name for p in (storage / "dags" / "versions").iterdir()) == [commit_a]
     assert not (storage / "dags" / "bare").exists() and not (storage / "dags" / "versions" / commit_a / ".git").exists()
     assert tasks.started[-1].written_outside_mounts("base") == []  # readOnlyRootFilesystem holds

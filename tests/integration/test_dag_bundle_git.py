@@ -1,7 +1,10 @@
-"""Private DAG repositories in git-bundle mode, on the real GitDagBundle / GitHook of the pinned provider:
-the rendered connection (token from the git Secret; SSH key and known_hosts as mounted files) lets the
+"""The git side of git-bundle mode on the real GitDagBundle / GitHook of the pinned provider, without a
+scheduler or database (no lock needed):
+
+- a task pod fetches its pinned commit shallow instead of cloning a repository with history;
+- private repositories: the rendered connection (token from the git Secret; SSH key and known_hosts as mounted files) lets the
 dag-processor track the repository and a task pod fetch its pinned commit, and a wrong credential or an
-unknown host key is refused. No database: this needs no lock.
+unknown host key is refused.
 
 What is real and what stands in: git, the provider and the fetch script are real. The token test talks to
 a real git smart-HTTP server (`git http-backend`) that demands Basic auth; the only deviation is the
@@ -17,34 +20,22 @@ import subprocess
 
 import pytest
 
-from .bundle import BUNDLE_SUBPATH, pinned_dag, render_bundle_stack, rendered_pod_template
+from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, history_repo, pinned_dag,
+                     render_bundle_stack, run_python, start_task, task_pod, task_start_cost)
 from .git_servers import BasicAuthGitServer, install_fake_ssh
 from .gitsync import GIT_ENV, DagRepo
 from .harness import WORK, make_pod
 from .pod import AIRFLOW_VENV, LocalPod, reset_dir
+
+# A task pod must not clone a repository with history: the shallow fetch gets at most this share of the git
+# objects GitDagBundle alone clones. docs/benchmarks.md has the figures of a bigger repository.
+SHALLOW_SHARE_MAX = 0.2
 
 TOKEN = "ghp_airflowGkeTestToken0123456789abcdef"
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nYWlyZmxvdy1na2UtdGVzdC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 OTHER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDifferentHostKeyOfAnImpostorServer0000000"
 SSH_HOST = "git.example.test"
-
-TRACK = """
-from airflow.dag_processing.bundles.manager import DagBundlesManager
-bundle = DagBundlesManager().get_bundle("dags")
-bundle.initialize()
-print("TRACKING", bundle.get_current_version().version)
-"""
-
-TASK = """
-import json, sys
-from airflow.dag_processing.bundles.manager import DagBundlesManager
-info = json.loads(sys.argv[sys.argv.index("--json-string") + 1])["bundle_info"]
-bundle = DagBundlesManager().get_bundle(info["name"], version=info["version"])
-bundle.initialize()
-print("TASK", (bundle.path / "pinned.py").read_text().split("MARKER = ")[1].split()[0])
-"""
-
 
 @pytest.fixture(scope="module")
 def served() -> tuple:
@@ -58,35 +49,6 @@ def served() -> tuple:
     subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(root / "dags.git")], check=True,
                    env={**GIT_ENV, "PATH": "/usr/bin:/bin"})
     return root, first, second
-
-
-def run_airflow_python(pod: LocalPod, container: str, script: str, overrides: dict, extra_args=()) -> subprocess.CompletedProcess:
-    env = pod.env(pod.container(container), {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
-    return subprocess.run(["python", "-c", script, *extra_args], env=env, capture_output=True, text=True,
-                          timeout=180, cwd=pod.host_path(pod.container(container), "/opt/airflow"))
-
-
-def task_pod(objects: list[dict], name: str) -> LocalPod:
-    template = rendered_pod_template(objects)
-    work = reset_dir(WORK / name)
-    return LocalPod.create(objects, template["spec"], work / "root", work / "volumes", template["metadata"]["namespace"])
-
-
-def run_task_entry(pod: LocalPod, commit: str, overrides: dict) -> subprocess.CompletedProcess:
-    """The task pod's rendered command (the fetch script) with an execute_workload-shaped command after it."""
-    base = pod.container("base")
-    env = pod.env(base, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
-    workload = json.dumps({"bundle_info": {"name": "dags", "version": commit}})
-    argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a
-            for a in pod.argv(base, env, ["python", "-c", TASK, "--json-string", workload])]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180,
-                          cwd=pod.host_path(base, "/opt/airflow"))
-
-
-def storage(pod: LocalPod, container: str):
-    c = pod.container(container)
-    from pathlib import Path
-    return Path(pod.host_path(c, pod.rendered_env(c)["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"]))
 
 
 def files_containing(folder, text: str) -> list[str]:
@@ -103,23 +65,23 @@ def test_token_over_https_in_git_bundle_mode(served):
         assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
         plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": rendered["host"].replace("https:", "http:")})}
 
-        tracked = run_airflow_python(pod, "dag-processor", TRACK, plain_http)
+        tracked = run_python(pod, "dag-processor", TRACK, plain_http)
         assert tracked.returncode == 0, tracked.stderr[-3000:]
         assert f"TRACKING {second}" in tracked.stdout
         assert any(authorized for _, _, authorized in server.requests)
-        assert not files_containing(storage(pod, "dag-processor"), TOKEN), "token written into bundle storage"
+        assert not files_containing(bundle_storage(pod, "dag-processor"), TOKEN), "token written into bundle storage"
 
         task = task_pod(objects, "bundle-token-task")
-        ran = run_task_entry(task, first, plain_http)
+        ran = start_task(task, first, plain_http)
         assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
         assert '"DAG bundle version fetched"' in ran.stdout and "TASK \"one\"" in ran.stdout
-        assert not (storage(task, "base") / "dags" / "bare").exists()  # the shallow fetch, not a clone
+        assert not (bundle_storage(task, "base") / "dags" / "bare").exists()  # the shallow fetch, not a clone
 
         server.requests.clear()
         wrong = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**json.loads(plain_http["AIRFLOW_CONN_DAGS_GIT"]),
                                                       "password": "wrong-token"})}
-        refused = run_airflow_python(make_pod(objects, "Deployment", "airflow", "bundle-token-refused"),
-                                     "dag-processor", TRACK, wrong)
+        refused = run_python(make_pod(objects, "Deployment", "airflow", "bundle-token-refused"), "dag-processor",
+                             TRACK, wrong)
         assert refused.returncode != 0 and "TRACKING" not in refused.stdout
         assert server.requests and not any(authorized for _, _, authorized in server.requests)
 
@@ -152,7 +114,7 @@ def test_ssh_key_with_known_hosts_in_git_bundle_mode(served, ssh_rendered):
     root, first, second = served
     pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-pod")
     env = fake_ssh_env(pod, "dag-processor", root)
-    tracked = run_airflow_python(pod, "dag-processor", TRACK, env)
+    tracked = run_python(pod, "dag-processor", TRACK, env)
     assert tracked.returncode == 0, tracked.stderr[-3000:]
     assert f"TRACKING {second}" in tracked.stdout
     calls = ssh_calls(env)
@@ -164,7 +126,7 @@ def test_ssh_key_with_known_hosts_in_git_bundle_mode(served, ssh_rendered):
 
     task = task_pod(ssh_rendered, "bundle-ssh-task")
     task_env = fake_ssh_env(task, "base", root)
-    ran = run_task_entry(task, first, task_env)
+    ran = start_task(task, first, task_env)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
     assert '"DAG bundle version fetched"' in ran.stdout and "TASK \"one\"" in ran.stdout
     assert [c["identity"] for c in ssh_calls(task_env)] == ["/etc/git-secret/ssh"]  # one fetch, no clone
@@ -174,6 +136,21 @@ def test_ssh_refuses_a_host_whose_key_is_not_the_known_one(served, ssh_rendered)
     root, _, _ = served
     pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-impostor")
     env = fake_ssh_env(pod, "dag-processor", root, host_key=OTHER_HOST_KEY)
-    refused = run_airflow_python(pod, "dag-processor", TRACK, env)
+    refused = run_python(pod, "dag-processor", TRACK, env)
     assert refused.returncode != 0 and "TRACKING" not in refused.stdout
     assert "Host key verification failed" in refused.stdout + refused.stderr
+
+
+@pytest.fixture(scope="module")
+def plain_rendered() -> list[dict]:
+    return render_bundle_stack("dev-bundle-plain")
+
+
+def test_task_start_fetches_one_commit_not_the_history(plain_rendered):
+    repo, head = history_repo(WORK / "history-repo", commits=40, blob_bytes=64 * 1024)
+    shallow = task_start_cost(plain_rendered, repo, head, "history-task-shallow", entry_point=True)
+    clone = task_start_cost(plain_rendered, repo, head, "history-task-clone", entry_point=False)
+    print(f"task start on 40 commits x 64 KiB: entry point {shallow.git_bytes / 1e6:.2f} MB in "
+          f"{shallow.seconds:.1f}s; GitDagBundle alone {clone.git_bytes / 1e6:.2f} MB in {clone.seconds:.1f}s")
+    assert clone.cloned and not shallow.cloned
+    assert shallow.git_bytes <= SHALLOW_SHARE_MAX * clone.git_bytes, (shallow, clone)

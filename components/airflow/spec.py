@@ -437,7 +437,8 @@ def deployment(spec: WorkloadSpec) -> dict:
                         *(git_bundle_container(spec, c) for c in (
                             scheduler_container(spec),
                             api_server_container(spec),
-                            dag_processor_container(spec),
+                            # git-bundle: one dag-processor for all replicas, dag_processor.py
+                            *([dag_processor_container(spec)] if git_sync else []),
                             triggerer_container(spec),
                             maintenance_container(spec))),
                         *([git_sync_container(spec)] if git_sync else []),

@@ -14,6 +14,7 @@ import pulumi_random as random
 from ..common import child_options, type_token
 from ..config import AirflowSettings
 from . import dag_source
+from .dag_processor import dag_processor_deployment
 from . import spec as manifests
 from .spec import WorkloadSpec
 
@@ -149,6 +150,9 @@ class AirflowWorkload(pulumi.ComponentResource):
                                    after_namespace + workload_inputs)
         self._declare(f"{name}-deployment", "Deployment", spec.apply(manifests.deployment), opts,
                       after_namespace + workload_inputs + [migrations])
+        if dag_source.is_git_bundle(settings):
+            self._declare(f"{name}-dag-processor", "Deployment", spec.apply(dag_processor_deployment), opts,
+                          after_namespace + workload_inputs + [migrations])
         self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
         if settings.metadata_retention_days > 0:

@@ -34,7 +34,8 @@ from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, wai
 
 BUNDLE_REPO_URL = "https://git.example.test/acme/dags.git"
 BUNDLE_SUBPATH = "dags"
-BUNDLE_PROCESSES = ("api-server", "dag-processor", "scheduler")
+# process → rendered Deployment that runs it in git-bundle mode (the dag-processor has its own, dag_processor.py)
+BUNDLE_PROCESSES = {"api-server": "airflow", "scheduler": "airflow", "dag-processor": "airflow-dag-processor"}
 SPOOL_EXECUTOR = "tests.integration.spool_executor.SpoolExecutor"
 
 PINNED_DAG = '''\
@@ -156,25 +157,28 @@ class TaskPods:
 
 
 @contextlib.contextmanager
-def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path,
-                   processes: tuple[str, ...] = BUNDLE_PROCESSES, pod: LocalPod | None = None):
-    """The rendered api-server, dag-processor and scheduler of the Deployment (git-bundle mode); yields
-    (pod, Api); the scheduler's executor spools task commands to `spool`."""
-    pod = pod or make_pod(objects, "Deployment", "airflow", workdir)
+def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path):
+    """The rendered api-server and scheduler (Deployment `airflow`) and dag-processor (Deployment
+    `airflow-dag-processor`) of git-bundle mode; yields ({deployment name: pod}, Api); the scheduler's
+    executor spools task commands to `spool`."""
+    pods = {name: make_pod(objects, "Deployment", name, f"{workdir}-{name}")
+            for name in sorted(set(BUNDLE_PROCESSES.values()))}
     api_port = free_port()
     git_env = git_redirect(repo.path)
-    for name in processes:
-        overrides = {**deviations(pod, api_port, name), **git_env}
-        if name == "scheduler":
+    for process, deployment in BUNDLE_PROCESSES.items():
+        pod = pods[deployment]
+        overrides = {**deviations(pod, api_port, process), **git_env}
+        if process == "scheduler":
             overrides.update({"AIRFLOW__CORE__EXECUTOR": SPOOL_EXECUTOR, "AIRFLOW_GKE_SPOOL_DIR": str(spool),
                               "PYTHONPATH": str(ROOT)})
-        pod.start(name, overrides, replace_args={"8080": str(api_port)})
+        pod.start(process, overrides, replace_args={"8080": str(api_port)})
     try:
-        wait_until(lambda: pod.probe("api-server", "startupProbe", port_map={8080: api_port})[0], 180,
+        wait_until(lambda: pods["airflow"].probe("api-server", "startupProbe", port_map={8080: api_port})[0], 180,
                    what="api-server healthy")
-        yield pod, Api(api_port)
+        yield pods, Api(api_port)
     finally:
-        pod.stop_all()
+        for pod in pods.values():
+            pod.stop_all()
 
 
 def storage_bytes(path: Path) -> int:

@@ -33,14 +33,14 @@ def bundle_running(bundle_rendered):
     repo = DagRepo(reset_dir(WORK / "bundle-dags-repo"), "main")
     commit_a = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "A")}, "A")
     spool = reset_dir(WORK / "bundle-spool")
-    with bundle_airflow(bundle_rendered, repo, "bundle-airflow-pod", spool) as (pod, api):
+    with bundle_airflow(bundle_rendered, repo, "bundle-airflow", spool) as (pods, api):
         api.login(*admin_credentials(bundle_rendered))
         tasks = TaskPods(bundle_rendered, spool, api.port, git_redirect(repo.path))
         try:
-            yield pod, api, repo, commit_a, tasks
+            yield pods, api, repo, commit_a, tasks
         finally:
-            for name in ("dag-processor", "scheduler"):
-                print(f"--- {name} ---\n{pod.log_tail(name, 20)}", file=sys.stderr)
+            for name, deployment in (("dag-processor", "airflow-dag-processor"), ("scheduler", "airflow")):
+                print(f"--- {name} ---\n{pods[deployment].log_tail(name, 20)}", file=sys.stderr)
 
 
 def xcom(api, run_id: str, task_id: str):
@@ -50,7 +50,7 @@ def xcom(api, run_id: str, task_id: str):
 
 
 def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_running):
-    pod, api, repo, commit_a, tasks = bundle_running
+    _, api, repo, commit_a, tasks = bundle_running
     wait_parsed(api, DAG_ID, commit_a)
     assert api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})[0] == 200
     status, run = api.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None})
@@ -96,7 +96,7 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
 def test_dag_sync_latency_goal_holds(bundle_running):
     """Push → visible in GET /api/v2/dags with the rendered bundle refresh settings, for a new file and a
     change; the goal (p95 ≤ 45 s) must hold for each sample. `make bench` takes more samples."""
-    pod, api, repo, _, _ = bundle_running
+    _, api, repo, _, _ = bundle_running
     samples = [sync_latency(api, repo, None, BUNDLE_SUBPATH, "bundle_synced", change=change,
                             timeout=LATENCY_GOAL_SECONDS + 30) for change in (False, True)]
     print(f"git-bundle DAG-sync latency: new file {samples[0]:.1f}s, changed file {samples[1]:.1f}s", file=sys.stderr)

@@ -60,7 +60,7 @@ def test_token_over_https_in_git_bundle_mode(served):
     with BasicAuthGitServer(root, "git", TOKEN) as server:
         url = f"https://127.0.0.1:{server.port}/dags.git"
         objects = render_bundle_stack("dev-bundle-token", dagsRepo=url, dagsGitToken=TOKEN)
-        pod = make_pod(objects, "Deployment", "airflow", "bundle-token-pod")
+        pod = make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-pod")
         rendered = json.loads(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW_CONN_DAGS_GIT"])
         assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
         plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": rendered["host"].replace("https:", "http:")})}
@@ -80,8 +80,8 @@ def test_token_over_https_in_git_bundle_mode(served):
         server.requests.clear()
         wrong = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**json.loads(plain_http["AIRFLOW_CONN_DAGS_GIT"]),
                                                       "password": "wrong-token"})}
-        refused = run_python(make_pod(objects, "Deployment", "airflow", "bundle-token-refused"), "dag-processor",
-                             TRACK, wrong)
+        refused = run_python(make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-refused"),
+                             "dag-processor", TRACK, wrong)
         assert refused.returncode != 0 and "TRACKING" not in refused.stdout
         assert server.requests and not any(authorized for _, _, authorized in server.requests)
 
@@ -112,7 +112,7 @@ def ssh_calls(env: dict) -> list[dict]:
 
 def test_ssh_key_with_known_hosts_in_git_bundle_mode(served, ssh_rendered):
     root, first, second = served
-    pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-pod")
+    pod = make_pod(ssh_rendered, "Deployment", "airflow-dag-processor", "bundle-ssh-pod")
     env = fake_ssh_env(pod, "dag-processor", root)
     tracked = run_python(pod, "dag-processor", TRACK, env)
     assert tracked.returncode == 0, tracked.stderr[-3000:]
@@ -134,7 +134,7 @@ def test_ssh_key_with_known_hosts_in_git_bundle_mode(served, ssh_rendered):
 
 def test_ssh_refuses_a_host_whose_key_is_not_the_known_one(served, ssh_rendered):
     root, _, _ = served
-    pod = make_pod(ssh_rendered, "Deployment", "airflow", "bundle-ssh-impostor")
+    pod = make_pod(ssh_rendered, "Deployment", "airflow-dag-processor", "bundle-ssh-impostor")
     env = fake_ssh_env(pod, "dag-processor", root, host_key=OTHER_HOST_KEY)
     refused = run_python(pod, "dag-processor", TRACK, env)
     assert refused.returncode != 0 and "TRACKING" not in refused.stdout

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from components.airflow import dag_source as ds
+from components.airflow.dag_processor import dag_processor_deployment
 from components.airflow import fetch_dag_version
 from components.airflow import spec as s
 from components.config import load_stack_config
@@ -25,6 +26,15 @@ def bundle_spec(**overrides) -> s.WorkloadSpec:
 
 def deployment_pod(spec: s.WorkloadSpec) -> dict:
     return s.deployment(spec)["spec"]["template"]["spec"]
+
+
+def airflow_containers(spec: s.WorkloadSpec) -> dict[str, dict]:
+    """Every Airflow process of the stack by name, whichever Deployment runs it."""
+    found = containers(deployment_pod(spec))
+    extra = dag_processor_deployment(spec)
+    if extra:
+        found.update(containers(extra["spec"]["template"]["spec"]))
+    return {n: c for n, c in found.items() if n in AIRFLOW_CONTAINERS}
 
 
 def task_pod(spec: s.WorkloadSpec) -> dict:
@@ -62,18 +72,42 @@ def test_git_sync_resources_are_refused_in_git_bundle_mode():
 # --- the Deployment ---------------------------------------------------------------------------------
 
 def test_git_bundle_deployment_runs_no_git_sync():
-    pod = deployment_pod(bundle_spec())
-    names = [c["name"] for c in every_container(pod)]
+    spec = bundle_spec()
+    pods = [deployment_pod(spec), dag_processor_deployment(spec)["spec"]["template"]["spec"]]
+    names = [c["name"] for pod in pods for c in every_container(pod)]
     assert not [n for n in names if n.startswith("git-sync")], names
     assert set(AIRFLOW_CONTAINERS) <= set(names)
 
 
+@pytest.mark.parametrize("replicas", [1, 2, 5])
+def test_git_bundle_runs_exactly_one_dag_processor_whatever_the_replicas(replicas):
+    """Two dag-processors tracking one bundle can record an older commit after a newer one (dag_processor.py);
+    in git-bundle mode one Deployment, one replica, Recreate, runs the only one."""
+    spec = bundle_spec(replicas=replicas)
+    assert "dag-processor" not in containers(deployment_pod(spec))
+    assert s.deployment(spec)["spec"]["replicas"] == replicas
+    own = dag_processor_deployment(spec)
+    assert own["spec"]["replicas"] == 1 and own["spec"]["strategy"] == {"type": "Recreate"}
+    [container] = own["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == "dag-processor" and container["args"] == ["airflow", "dag-processor"]
+    assert container["startupProbe"]["exec"]["command"][-3:] == ["--job-type", "DagProcessorJob", "--local"]
+    init = [c["name"] for c in own["spec"]["template"]["spec"]["initContainers"]]
+    assert init == ["cloud-sql-proxy", "wait-for-migrations"]
+    assert own["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_git_sync_keeps_the_dag_processor_in_the_airflow_pod():
+    spec = make_spec(replicas=2)
+    assert dag_processor_deployment(spec) is None
+    assert "dag-processor" in containers(deployment_pod(spec))
+
+
 def test_every_airflow_container_tracks_the_same_bundle():
     spec = bundle_spec()
-    pod = deployment_pod(spec)
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    for name in AIRFLOW_CONTAINERS:
-        container = containers(pod)[name]
+    volumes = {v["name"]: v for v in deployment_pod(spec)["volumes"]}
+    found = airflow_containers(spec)
+    assert set(found) == set(AIRFLOW_CONTAINERS)
+    for name, container in found.items():
         [bundle] = json.loads(env_value(container, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"))
         assert bundle == {"name": "dags", "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
                           "kwargs": {"git_conn_id": "dags_git", "tracking_ref": "release/2024",

@@ -105,8 +105,9 @@ def bundle_latency(commits: int) -> None:
     repo.commit({f"{BUNDLE_SUBPATH}/hello_dag.py": HELLO_DAG}, "initial DAGs")
     with bundle_airflow(objects, repo, "bench-bundle", reset_dir(work / "bench-bundle-spool")) as (pods, api):
         api.login(*admin_credentials(objects))
-        dag_processor = pods["airflow-dag-processor"].container("dag-processor")
-        refresh = int(pods["airflow-dag-processor"].rendered_env(dag_processor)["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
+        processor_pod = pods["airflow-dag-processor"]
+        processor_env = processor_pod.rendered_env(processor_pod.container("dag-processor"))
+        refresh = int(processor_env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
         latencies = []
         for index in range(commits):
             time.sleep(random.uniform(0, refresh))  # pushes arrive at any point of the refresh cycle

@@ -86,7 +86,8 @@ def main(argv: list[str]) -> None:
         started = time.monotonic()
         try:
             fetched = fetch_commit(*pinned)
-            print(json.dumps({"event": "DAG bundle version present" if fetched is None else "DAG bundle version fetched",
+            event = "DAG bundle version present" if fetched is None else "DAG bundle version fetched"
+            print(json.dumps({"event": event,
                               "bundle": pinned[0], "version": pinned[1], "fetched_bytes": fetched,
                               "seconds": round(time.monotonic() - started, 3)}), flush=True)
         except Exception as error:  # the bundle's own clone still gets the right commit, only slower

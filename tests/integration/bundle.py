@@ -225,7 +225,8 @@ def start_task(pod: LocalPod, commit: str, overrides: dict, entry_point: bool = 
     through the rendered command (the fetch script), or with GitDagBundle alone (`entry_point=False`)."""
     base = pod.container("base")
     env = pod.env(base, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
-    args = ["python", "-c", AT_VERSION, "--json-string", json.dumps({"bundle_info": {"name": "dags", "version": commit}})]
+    workload = json.dumps({"bundle_info": {"name": "dags", "version": commit}})
+    args = ["python", "-c", AT_VERSION, "--json-string", workload]
     argv = pod.argv(base, env, args) if entry_point else args
     argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a for a in argv]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300,

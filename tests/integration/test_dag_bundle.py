@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, bundle_storage, git_redirect, pinned_dag, render_bundle_stack,
+from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, bundle_storage, git_redirect, pinned_dag,
+                     render_bundle_stack,
                      wait_parsed)
 from .gitsync import DagRepo
 from .harness import WORK, admin_credentials, make_pod, prepare_database, sync_latency

@@ -2,9 +2,10 @@
 scheduler or database (no lock needed):
 
 - a task pod fetches its pinned commit shallow instead of cloning a repository with history;
-- private repositories: the rendered connection (token from the git Secret; SSH key and known_hosts as mounted files) lets the
-dag-processor track the repository and a task pod fetch its pinned commit, and a wrong credential or an
-unknown host key is refused.
+- private repositories: the rendered connection (token from the git Secret; SSH key and known_hosts as
+  mounted files) lets the dag-processor track the repository and a task pod fetch its pinned commit,
+  and a wrong credential or an unknown host key is refused;
+- every AIRFLOW__ variable git-bundle mode renders is a real option of the pinned Airflow.
 
 What is real and what stands in: git, the provider and the fetch script are real. The token test talks to
 a real git smart-HTTP server (`git http-backend`) that demands Basic auth; the only deviation is the
@@ -20,7 +21,7 @@ import subprocess
 
 import pytest
 
-from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, history_repo, pinned_dag,
+from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, history_repo, pinned_dag, rendered_pod_template,
                      render_bundle_stack, run_python, start_task, task_pod, task_start_cost)
 from .git_servers import BasicAuthGitServer, install_fake_ssh
 from .gitsync import GIT_ENV, DagRepo
@@ -63,7 +64,8 @@ def test_token_over_https_in_git_bundle_mode(served):
         pod = make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-pod")
         rendered = json.loads(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW_CONN_DAGS_GIT"])
         assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
-        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": rendered["host"].replace("https:", "http:")})}
+        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered,
+                                                           "host": rendered["host"].replace("https:", "http:")})}
 
         tracked = run_python(pod, "dag-processor", TRACK, plain_http)
         assert tracked.returncode == 0, tracked.stderr[-3000:]
@@ -154,3 +156,18 @@ def test_task_start_fetches_one_commit_not_the_history(plain_rendered):
           f"{shallow.seconds:.1f}s; GitDagBundle alone {clone.git_bytes / 1e6:.2f} MB in {clone.seconds:.1f}s")
     assert clone.cloned and not shallow.cloned
     assert shallow.git_bytes <= SHALLOW_SHARE_MAX * clone.git_bytes, (shallow, clone)
+
+
+def test_every_bundle_variable_is_a_real_option(plain_rendered):
+    from .test_real_airflow import known_options
+
+    options = known_options()
+    pods = [o["spec"]["template"]["spec"] for o in plain_rendered if o["kind"] == "Deployment"]
+    pods.append(rendered_pod_template(plain_rendered)["spec"])
+    names = {v["name"] for pod in pods for c in pod["containers"] for v in c.get("env", [])}
+    bundle = {n for n in names if "BUNDLE" in n}
+    assert bundle == {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+                      "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"}
+    unknown = sorted(n for n in names if n.startswith("AIRFLOW__")
+                     and tuple(p.lower() for p in n[len("AIRFLOW__"):].split("__", 1)) not in options)
+    assert not unknown, f"not options of the pinned Airflow (silently ignored): {unknown}"

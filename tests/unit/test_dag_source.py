@@ -43,7 +43,8 @@ def task_pod(spec: s.WorkloadSpec) -> dict:
 
 # --- the config key ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("environment, expected", [("dev", "git-sync"), ("staging", "git-sync"), ("prod", "git-bundle")])
+@pytest.mark.parametrize("environment, expected",
+                         [("dev", "git-sync"), ("staging", "git-sync"), ("prod", "git-bundle")])
 def test_default_dag_source_per_environment(environment, expected):
     assert load(environment=environment).airflow.dag_source == expected
 

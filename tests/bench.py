@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 
-from tests.integration.bundle import (BUNDLE_SUBPATH, bundle_airflow, history_repo, render_bundle_stack,
-                                      task_start_cost)
+from tests.integration.bundle import (BUNDLE_SUBPATH, bundle_airflow, history_repo, migrate, own_database,
+                                      render_bundle_stack, task_start_cost)
 from tests.integration.harness import (HELLO_DAG, admin_credentials, airflow_running, dags_subpath, make_pod,
                                        prepare_database, render_dev, sync_dags, sync_latency)
 from tests.integration.gitsync import DagRepo
@@ -98,12 +98,13 @@ def main() -> int:
 
 def bundle_latency(commits: int) -> None:
     objects = render_bundle_stack("bench-bundle")
-    prepare_database(objects)
-    migrate_and_create_admin(objects)
+    database = own_database(objects)
+    migrate(objects, database, "bench-bundle-job")
     work = ROOT / "build" / "integration"
     repo = DagRepo(reset_dir(work / "bench-bundle-repo"), "main")
     repo.commit({f"{BUNDLE_SUBPATH}/hello_dag.py": HELLO_DAG}, "initial DAGs")
-    with bundle_airflow(objects, repo, "bench-bundle", reset_dir(work / "bench-bundle-spool")) as (pods, api):
+    with bundle_airflow(objects, repo, "bench-bundle", reset_dir(work / "bench-bundle-spool"),
+                        database) as (pods, api):
         api.login(*admin_credentials(objects))
         processor_pod = pods["airflow-dag-processor"]
         processor_env = processor_pod.rendered_env(processor_pod.container("dag-processor"))

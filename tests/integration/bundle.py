@@ -6,6 +6,9 @@ Deviations from the cluster, besides those of harness.py (`deviations()`):
 - git reaches the local repository instead of the rendered remote URL through git's own URL rewriting
   (`url.<local>.insteadOf=<rendered URL>` in GIT_CONFIG_* env): every git call Airflow or the task pod's
   entry point makes is otherwise as rendered (connection, bundle config, storage path).
+- a PostgreSQL database and role of its own (`airflow_bundle`, same password), so these tests share the
+  server with the other integration tests without their lock: the rendered connection string with only
+  user and database name changed (`own_database`);
 - the scheduler's executor is tests/integration/spool_executor.py: it writes the command the
   KubernetesExecutor would put in the task pod instead of creating the pod; `TaskPods` runs the
   rendered pod template with that command and only the pod's env and volumes.
@@ -22,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
 import yaml
 
 from preview.harness import run_program
@@ -29,8 +34,8 @@ from preview.render import write_outputs
 from tests.conftest import stack_config
 
 from .gitsync import DagRepo
-from .harness import WORK, Api, deviations, make_pod
-from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, wait_until
+from .harness import WORK, Api, deviations, make_pod, psql
+from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
 
 BUNDLE_REPO_URL = "https://git.example.test/acme/dags.git"
 BUNDLE_SUBPATH = "dags"
@@ -75,6 +80,29 @@ def render_bundle_stack(name: str = "dev-bundle", **overrides: str) -> list[dict
         config.pop(f"airflow-gke:{key}", None)
     _, manifests_dir = write_outputs(run_program("dev", config), ROOT / "build" / name)
     return load_manifests(manifests_dir)
+
+
+def own_database(objects: list[dict], name: str = "airflow_bundle") -> dict[str, str]:
+    """An empty database `name` owned by role `name` (rendered password); the env override pointing
+    Airflow at it."""
+    url = urlsplit(secret_data(find(objects, "Secret", "airflow-secrets"))["sql-alchemy-conn"])
+    password = unquote(url.password)
+    psql(f'drop database if exists "{name}" with (force)')
+    psql(f"do $$ begin if not exists (select from pg_roles where rolname = '{name}') then "
+         f"create role \"{name}\" login; end if; end $$")
+    psql(f"alter role \"{name}\" with login password '{password}'")
+    psql(f'create database "{name}" owner "{name}"')
+    netloc = f"{quote(name, safe='')}:{quote(password, safe='')}@{url.hostname}:{url.port}"
+    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(url._replace(netloc=netloc, path=f"/{name}"))}
+
+
+def migrate(objects: list[dict], database: dict[str, str], workdir: str) -> None:
+    """The rendered migration Job's containers (db-migrate, create-admin-user) against `database`."""
+    job = make_pod(objects, "Job", None, workdir)
+    for container in ("db-migrate", "create-admin-user"):
+        result = job.run(container, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **database})
+        if result.returncode != 0:
+            raise AssertionError(f"{container} failed: {result.stdout[-2000:]}{result.stderr[-3000:]}")
 
 
 def rendered_pod_template(objects: list[dict]) -> dict:
@@ -157,7 +185,7 @@ class TaskPods:
 
 
 @contextlib.contextmanager
-def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path):
+def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path, database: dict[str, str]):
     """The rendered api-server and scheduler (Deployment `airflow`) and dag-processor (Deployment
     `airflow-dag-processor`) of git-bundle mode; yields ({deployment name: pod}, Api); the scheduler's
     executor spools task commands to `spool`."""
@@ -167,7 +195,7 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path
     git_env = git_redirect(repo.path)
     for process, deployment in BUNDLE_PROCESSES.items():
         pod = pods[deployment]
-        overrides = {**deviations(pod, api_port, process), **git_env}
+        overrides = {**deviations(pod, api_port, process), **git_env, **database}
         if process == "scheduler":
             overrides.update({"AIRFLOW__CORE__EXECUTOR": SPOOL_EXECUTOR, "AIRFLOW_GKE_SPOOL_DIR": str(spool),
                               "PYTHONPATH": str(ROOT)})

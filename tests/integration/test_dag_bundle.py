@@ -1,5 +1,6 @@
 """git-bundle mode on real Airflow 3.3.2 and a local git repository: every task runs the commit its DAG
-run was parsed at. See bundle.py for the set-up and its deviations from the cluster.
+run was parsed at. See bundle.py for the set-up and its deviations from the cluster (it uses a database
+of its own: no lock needed).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ import sys
 import pytest
 
 from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, bundle_storage, git_redirect, pinned_dag,
-                     render_bundle_stack,
+                     migrate, own_database, render_bundle_stack,
                      wait_parsed)
 from .gitsync import DagRepo
-from .harness import WORK, admin_credentials, make_pod, prepare_database, sync_latency
+from .harness import WORK, admin_credentials, sync_latency
 from .pod import reset_dir, wait_until
 
 DAG_ID = "pinned"
@@ -26,15 +27,12 @@ def bundle_rendered() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def bundle_running(bundle_rendered):
-    prepare_database(bundle_rendered)
-    job = make_pod(bundle_rendered, "Job", None, "bundle-migration-job")
-    for container in ("db-migrate", "create-admin-user"):
-        result = job.run(container, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"})
-        assert result.returncode == 0, result.stderr[-3000:]
+    database = own_database(bundle_rendered)
+    migrate(bundle_rendered, database, "bundle-migration-job")
     repo = DagRepo(reset_dir(WORK / "bundle-dags-repo"), "main")
     commit_a = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "A")}, "A")
     spool = reset_dir(WORK / "bundle-spool")
-    with bundle_airflow(bundle_rendered, repo, "bundle-airflow", spool) as (pods, api):
+    with bundle_airflow(bundle_rendered, repo, "bundle-airflow", spool, database) as (pods, api):
         api.login(*admin_credentials(bundle_rendered))
         tasks = TaskPods(bundle_rendered, spool, api.port, git_redirect(repo.path))
         try:

@@ -5,6 +5,7 @@ scheduler or database (no lock needed):
 - private repositories: the rendered connection (token from the git Secret; SSH key and known_hosts as
   mounted files) lets the dag-processor track the repository and a task pod fetch its pinned commit,
   and a wrong credential or an unknown host key is refused;
+- a server that will not serve a commit by id costs the shortcut, not the pinning;
 - every AIRFLOW__ variable git-bundle mode renders is a real option of the pinned Airflow.
 
 What is real and what stands in: git, the provider and the fetch script are real. The token test talks to
@@ -21,8 +22,9 @@ import subprocess
 
 import pytest
 
-from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, history_repo, pinned_dag, rendered_pod_template,
-                     render_bundle_stack, run_python, start_task, task_pod, task_start_cost)
+from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, git_redirect, history_repo, pinned_dag,
+                     render_bundle_stack, rendered_pod_template, run_python, start_task, task_pod,
+                     task_start_cost)
 from .git_servers import BasicAuthGitServer, install_fake_ssh
 from .gitsync import GIT_ENV, DagRepo
 from .harness import WORK, make_pod
@@ -171,3 +173,21 @@ def test_every_bundle_variable_is_a_real_option(plain_rendered):
     unknown = sorted(n for n in names if n.startswith("AIRFLOW__")
                      and tuple(p.lower() for p in n[len("AIRFLOW__"):].split("__", 1)) not in options)
     assert not unknown, f"not options of the pinned Airflow (silently ignored): {unknown}"
+
+
+def test_a_server_refusing_a_commit_by_id_still_runs_that_commit(plain_rendered):
+    """Git servers speaking protocol v0 serve only branch and tag tips unless configured otherwise: the
+    shallow fetch of an older commit fails, the entry point says so, and GitDagBundle's own clone still
+    checks out the pinned commit."""
+    repo, _ = history_repo(WORK / "fallback-repo", commits=3, blob_bytes=1024)
+    older = subprocess.run(["git", "-C", str(repo.path), "rev-parse", "HEAD~1"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    redirect = git_redirect(repo.path)
+    protocol_v0 = {**redirect, "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_1": "protocol.version",
+                   "GIT_CONFIG_VALUE_1": "0"}
+    pod = task_pod(plain_rendered, "fallback-task")
+    ran = start_task(pod, older, protocol_v0)
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    assert "shallow fetch failed; GitDagBundle will clone" in ran.stdout
+    assert 'TASK "c1"' in ran.stdout
+    assert (bundle_storage(pod, "base") / "dags" / "bare").exists()

@@ -7,15 +7,17 @@ git-sync container runs in this mode. Plain values in, manifest fragments out; s
 
 Facts this models (public sources):
 - `[dag_processor] dag_bundle_config_list` / `dag_bundle_storage_path`, bundle versions and
-  `disable_bundle_versioning` (default False): Airflow docs "DAG bundles"
-  (airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/dag-bundles.html).
+  `disable_bundle_versioning` (default False): Airflow docs "Dag Bundles",
+  https://airflow.apache.org/docs/apache-airflow/3.3.2/administration-and-deployment/dag-bundles.html
+  ("a Dag run [uses] the same code for the whole run, even if the Dag is updated mid-way through").
 - GitDagBundle (apache-airflow-providers-git, shipped in the official image through its default
   `git` extra: apache/airflow Dockerfile AIRFLOW_EXTRAS) keeps a full bare clone per bundle and serves a
   version from `<storage>/<bundle>/versions/<commit>`; a version folder without `.git` is used as is
   (providers/git/src/airflow/providers/git/bundles/git.py `_is_pruned_worktree`).
 - The git connection (conn_type `git`): host = repository URL, password = token (handed to git by a
   credential helper scoped to the host), extra `key_file`, `known_hosts_file`, `strict_host_key_checking`
-  (GitHook docstring, providers/git/src/airflow/providers/git/hooks/git.py).
+  (GitHook docstring, providers/git/src/airflow/providers/git/hooks/git.py; provider docs
+  https://airflow.apache.org/docs/apache-airflow-providers-git/stable/bundles/index.html).
 """
 
 from __future__ import annotations

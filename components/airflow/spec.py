@@ -407,7 +407,8 @@ def topology_spread(spec: WorkloadSpec, component: str) -> list[dict]:
 
 def deployment(spec: WorkloadSpec) -> dict:
     """The design's single Deployment: scheduler, UI, dag-processor, triggerer, maintenance, git-sync
-    and the Cloud SQL Auth Proxy as a native sidecar."""
+    and the Cloud SQL Auth Proxy as a native sidecar. In git-bundle mode without git-sync, and without
+    the dag-processor, which then runs once for all replicas (dag_processor.py)."""
     component = "airflow"
     git_sync = not dag_source.is_git_bundle(spec.settings)
     return {

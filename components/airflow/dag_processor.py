@@ -1,9 +1,11 @@
 """git-bundle mode: the dag-processor in a Deployment of its own, one pod at any time.
 
 With the dag-processor inside the `airflow` Deployment, every replica (2 on prod) and every surge pod of
-a rolling update runs one. Each tracks the bundle on its own, and until they converge (up to `[dag_processor]
-bundle_refresh_check_interval` after a push, Airflow docs) a lagging one parses and records an older
-commit after a newer one: the latest DAG version, and the commit new runs get, would step back. One
+a rolling update runs one. Each tracks the bundle on its own; until they converge they parse different
+versions of the bundle (Airflow's config reference, `[dag_processor] bundle_refresh_check_interval`), and
+nothing in 3.3.2 compares commits before writing (dag_processing/collection.py sets DagModel.bundle_version
+to the parser's): a lagging one can record an older commit after a newer one, so the latest DAG version,
+and the commit new runs get, would step back. One
 replica with the Recreate strategy leaves one writer: the old pod is gone before a new one starts
 (Kubernetes docs, Deployments, "Recreate Deployment": all existing Pods are killed before new ones are
 created). DAG parsing pauses during a rollout; scheduling goes on from the serialized DAGs.

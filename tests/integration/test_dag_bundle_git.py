@@ -6,6 +6,7 @@ scheduler or database (no lock needed):
   mounted files) lets the dag-processor track the repository and a task pod fetch its pinned commit,
   and a wrong credential or an unknown host key is refused;
 - a server that will not serve a commit by id costs the shortcut, not the pinning;
+- the KubernetesExecutor's pod generator keeps the template's entry point and appends the task command;
 - every AIRFLOW__ variable git-bundle mode renders is a real option of the pinned Airflow.
 
 What is real and what stands in: git, the provider and the fetch script are real. The token test talks to
@@ -21,6 +22,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
 from .bundle import (BUNDLE_SUBPATH, TRACK, bundle_storage, git_redirect, history_repo, pinned_dag,
                      render_bundle_stack, rendered_pod_template, run_python, start_task, task_pod,
@@ -191,3 +193,33 @@ def test_a_server_refusing_a_commit_by_id_still_runs_that_commit(plain_rendered)
     assert "shallow fetch failed; GitDagBundle will clone" in ran.stdout
     assert 'TASK "c1"' in ran.stdout
     assert (bundle_storage(pod, "base") / "dags" / "bare").exists()
+
+
+EXECUTOR_POD = """
+import json, sys
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+template = PodGenerator.deserialize_model_file(sys.argv[1])
+pod = PodGenerator.construct_pod(
+    dag_id="pinned", task_id="first", pod_id="pinned-first", try_number=1, kube_image=None, date=None,
+    args=json.loads(sys.argv[2]), pod_override_object=None, base_worker_pod=template, namespace="airflow",
+    scheduler_job_id="1", run_id="manual__1")
+print(json.dumps(PodGenerator.serialize_pod(pod)))
+"""
+
+
+def test_the_executor_keeps_the_entry_point_and_appends_its_command(plain_rendered, tmp_path):
+    """The pod the KubernetesExecutor builds from the rendered template (the provider's own generator)
+    runs the template's command with the task's command as its args: the chain the task-pod tests run."""
+    template_file = tmp_path / "pod_template_file.yaml"
+    template_file.write_text(yaml.safe_dump(rendered_pod_template(plain_rendered)))
+    args = ["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-string", "{}"]
+    result = subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), "-c", EXECUTOR_POD, str(template_file),
+                             json.dumps(args)], capture_output=True, text=True, timeout=120,
+                            env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    pod = json.loads(result.stdout.strip().splitlines()[-1])
+    [base] = [c for c in pod["spec"]["containers"] if c["name"] == "base"]
+    assert base["command"] == ["python", "/opt/airflow/fetch_dag_version.py"]
+    assert base["args"] == args
+    assert "initContainers" not in pod["spec"] or not pod["spec"]["initContainers"]

@@ -43,7 +43,7 @@ def dag_processor_deployment(spec: s.WorkloadSpec) -> Optional[dict]:
                     "securityContext": s.pod_security(),
                     "terminationGracePeriodSeconds": 60,
                     "initContainers": [s.cloud_sql_proxy_container(spec), s.wait_for_migrations_container(spec)],
-                    "containers": [s.git_bundle_container(spec, s.dag_processor_container(spec))],
+                    "containers": [s.git_bundle_container(spec, s.dag_processor_container(spec), fetches=True)],
                     "volumes": s.pod_volumes(spec),
                 },
             },

@@ -44,7 +44,8 @@ def is_git_bundle(settings: AirflowSettings) -> bool:
 
 def bundle_config_list(settings: AirflowSettings) -> str:
     """`[dag_processor] dag_bundle_config_list`: one GitDagBundle tracking dagsRef."""
-    kwargs: dict = {"git_conn_id": GIT_CONN_ID, "tracking_ref": settings.dags_ref,
+    # repo_url: processes without the connection (no credentials: they never fetch) still build the bundle.
+    kwargs: dict = {"git_conn_id": GIT_CONN_ID, "repo_url": settings.dags_repo, "tracking_ref": settings.dags_ref,
                     "refresh_interval": settings.dag_refresh_seconds}
     if settings.dags_subpath:
         kwargs["subdir"] = settings.dags_subpath
@@ -68,20 +69,24 @@ def git_connection(settings: AirflowSettings, ssh_key_path: str, known_hosts_pat
 
 
 def bundle_env(settings: AirflowSettings, storage_path: str, secret_name: str, ssh_key_path: str,
-               known_hosts_path: str) -> list[dict]:
-    """Env of every Airflow process and task pod in git-bundle mode (empty in git-sync mode)."""
+               known_hosts_path: str, fetches: bool) -> list[dict]:
+    """Env of an Airflow process or task pod in git-bundle mode (empty in git-sync mode). Only the
+    containers that fetch (`fetches`: the dag-processor, the task pod's entry point) get the git
+    connection: the api-server would otherwise serve it to any task through the execution API."""
     if not is_git_bundle(settings):
         return []
+    bundle = [
+        {"name": "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "value": bundle_config_list(settings)},
+        {"name": "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH", "value": storage_path},
+    ]
+    if not fetches:
+        return bundle
     if settings.git_credentials_kind == "token":  # the token is inside: only a reference to the Secret
         connection = {"name": GIT_CONN_ENV, "valueFrom": {"secretKeyRef": {"name": secret_name,
                                                                            "key": GIT_CONN_SECRET_KEY}}}
     else:  # public repo, or an SSH key that stays a mounted file: nothing secret in the value
         connection = {"name": GIT_CONN_ENV, "value": git_connection(settings, ssh_key_path, known_hosts_path)}
-    return [
-        {"name": "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "value": bundle_config_list(settings)},
-        {"name": "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH", "value": storage_path},
-        connection,
-    ]
+    return [*bundle, connection]
 
 
 def task_command(script_path: str) -> list[str]:

@@ -45,19 +45,22 @@ def git(*args: str, cwd: Path, env: dict[str, str]) -> str:
                           text=True).stdout.strip()
 
 
-def fetch_commit(name: str, commit: str) -> int | None:
+def fetch_commit(name: str, commit: str) -> tuple[int | None, str | None]:
     """Lay out `commit` of bundle `name` where GitDagBundle looks for a pruned version; return the bytes of
-    git objects fetched, or None if the version was there already."""
+    git objects fetched (None if the version was there already) and the bundle's git connection id."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     bundle = DagBundlesManager().get_bundle(name=name, version=commit)
     target = Path(bundle.repo_path)
-    if not getattr(bundle, "supports_versioning", False) or target.exists():
-        return None
+    if not getattr(bundle, "supports_versioning", False):
+        raise RuntimeError(f"bundle {name} is not versioned")
+    conn_id = getattr(bundle, "git_conn_id", None)
+    if target.exists():
+        return None, conn_id
     target.parent.mkdir(parents=True, exist_ok=True)
     with bundle.lock():
         if target.exists():
-            return None
+            return None, conn_id
         hook = getattr(bundle, "hook", None)
         with hook.configure_hook_env() if hook else nullcontext():
             env = {**os.environ, **(hook.env if hook else {}), "GIT_TERMINAL_PROMPT": "0"}
@@ -66,15 +69,15 @@ def fetch_commit(name: str, commit: str) -> int | None:
                 git("init", "-q", cwd=work, env=env)
                 git("fetch", "-q", "--depth", "1", "--no-tags", str(bundle.repo_url), commit, cwd=work, env=env)
                 git("checkout", "-q", "FETCH_HEAD", cwd=work, env=env)
-                fetched = git("rev-parse", "HEAD", cwd=work, env=env)
-                if fetched != commit:  # a branch or tag name as version: GitDagBundle resolves those itself
-                    raise RuntimeError(f"fetched {fetched}, not {commit}")
+                head = git("rev-parse", "HEAD", cwd=work, env=env)
+                if head != commit:  # a branch or tag name as version: GitDagBundle resolves those itself
+                    raise RuntimeError(f"fetched {head}, not {commit}")
                 fetched = sum(f.stat().st_size for f in (work / ".git" / "objects").rglob("*") if f.is_file())
                 shutil.rmtree(work / ".git")
                 os.rename(work, target)  # atomic: GitDagBundle never sees a half-written version
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-    return fetched
+    return fetched, conn_id
 
 
 def main(argv: list[str]) -> None:
@@ -85,7 +88,10 @@ def main(argv: list[str]) -> None:
     if pinned:
         started = time.monotonic()
         try:
-            fetched = fetch_commit(*pinned)
+            fetched, conn_id = fetch_commit(*pinned)
+            # The commit is on disk: the task needs no git credentials, so its code does not get them.
+            if conn_id:
+                os.environ.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
             event = "DAG bundle version present" if fetched is None else "DAG bundle version fetched"
             print(json.dumps({"event": event,
                               "bundle": pinned[0], "version": pinned[1], "fetched_bytes": fetched,

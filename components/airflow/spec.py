@@ -385,14 +385,17 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     return container
 
 
-def git_bundle_container(spec: WorkloadSpec, container: dict) -> dict:
-    """In git-bundle mode an Airflow container gets its DAGs itself (GitDagBundle): the bundle env, the
-    dags volume writable as bundle storage, the SSH key if any. Unchanged in git-sync mode."""
+def git_bundle_container(spec: WorkloadSpec, container: dict, fetches: bool = False) -> dict:
+    """In git-bundle mode an Airflow container gets its DAGs itself (GitDagBundle): the bundle env and the
+    dags volume writable as bundle storage; the git connection and SSH key only if it `fetches`.
+    Unchanged in git-sync mode."""
     if not dag_source.is_git_bundle(spec.settings):
         return container
-    env = dag_source.bundle_env(spec.settings, DAGS_MOUNT, GIT_SECRET_NAME, GIT_SSH_KEY_PATH, GIT_KNOWN_HOSTS_PATH)
+    env = dag_source.bundle_env(spec.settings, DAGS_MOUNT, GIT_SECRET_NAME, GIT_SSH_KEY_PATH, GIT_KNOWN_HOSTS_PATH,
+                                fetches)
     mounts = [{**m, "readOnly": False} if m["name"] == "dags" else m for m in container["volumeMounts"]]
-    return {**container, "env": [*container["env"], *env], "volumeMounts": [*mounts, *git_ssh_mounts(spec)]}
+    return {**container, "env": [*container["env"], *env],
+            "volumeMounts": [*mounts, *(git_ssh_mounts(spec) if fetches else [])]}
 
 
 # --- workloads -------------------------------------------------------------------------------
@@ -439,7 +442,7 @@ def deployment(spec: WorkloadSpec) -> dict:
                             scheduler_container(spec),
                             api_server_container(spec),
                             # git-bundle: one dag-processor for all replicas, dag_processor.py
-                            *([dag_processor_container(spec)] if git_sync else []),
+                            *([dag_processor_container(spec)] if git_sync else []),  # git-sync: no fetch
                             triggerer_container(spec),
                             maintenance_container(spec))),
                         *([git_sync_container(spec)] if git_sync else []),
@@ -554,7 +557,7 @@ def pod_template(spec: WorkloadSpec) -> dict:
     del base["args"]
     init_containers = [git_sync_container(spec, one_time=True)]
     if dag_source.is_git_bundle(spec.settings):  # no clone of the branch head: the pinned commit, fetched shallow
-        base = git_bundle_container(spec, base)
+        base = git_bundle_container(spec, base, fetches=True)
         base["command"] = dag_source.task_command(FETCH_SCRIPT_PATH)
         base["volumeMounts"].append({"name": "config", "mountPath": FETCH_SCRIPT_PATH,
                                      "subPath": dag_source.FETCH_SCRIPT_KEY, "readOnly": True})

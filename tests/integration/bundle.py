@@ -44,6 +44,8 @@ BUNDLE_PROCESSES = {"api-server": "airflow", "scheduler": "airflow", "dag-proces
 SPOOL_EXECUTOR = "tests.integration.spool_executor.SpoolExecutor"
 
 PINNED_DAG = '''\
+import os
+
 from airflow.sdk import dag, task
 
 MARKER = "{marker}"
@@ -53,6 +55,7 @@ MARKER = "{marker}"
 def pinned():
     @task
     def first():
+        print("git connection in the task's env:", "AIRFLOW_CONN_DAGS_GIT" in os.environ)
         print("running code of commit", MARKER)
         return MARKER
 

@@ -66,6 +66,7 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "running code of commit A" in result.stdout
     assert xcom(api, run_id, "first") == "A"
+    assert "git connection in the task's env: False" in result.stdout  # the entry point dropped it
 
     # The task pod fetched that one commit, shallow, where GitDagBundle serves it: no clone of the repository.
     storage = bundle_storage(tasks.started[-1], "base")

@@ -68,8 +68,11 @@ def test_token_over_https_in_git_bundle_mode(served):
         pod = make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-pod")
         rendered = json.loads(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW_CONN_DAGS_GIT"])
         assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
-        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered,
-                                                           "host": rendered["host"].replace("https:", "http:")})}
+        # The one deviation, in the connection and the bundle's repo_url alike: http, as there is no TLS here.
+        http_url = url.replace("https:", "http:")
+        bundles = pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
+        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": http_url}),
+                      "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles.replace(url, http_url)}
 
         tracked = run_python(pod, "dag-processor", TRACK, plain_http)
         assert tracked.returncode == 0, tracked.stderr[-3000:]
@@ -84,8 +87,8 @@ def test_token_over_https_in_git_bundle_mode(served):
         assert not (bundle_storage(task, "base") / "dags" / "bare").exists()  # the shallow fetch, not a clone
 
         server.requests.clear()
-        wrong = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**json.loads(plain_http["AIRFLOW_CONN_DAGS_GIT"]),
-                                                      "password": "wrong-token"})}
+        wrong_token = {**json.loads(plain_http["AIRFLOW_CONN_DAGS_GIT"]), "password": "wrong-token"}
+        wrong = {**plain_http, "AIRFLOW_CONN_DAGS_GIT": json.dumps(wrong_token)}
         refused = run_python(make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-refused"),
                              "dag-processor", TRACK, wrong)
         assert refused.returncode != 0 and "TRACKING" not in refused.stdout

@@ -112,12 +112,16 @@ def test_every_airflow_container_tracks_the_same_bundle():
         [bundle] = json.loads(env_value(container, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"))
         assert bundle == {"name": "dags", "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
                           "kwargs": {"git_conn_id": "dags_git", "tracking_ref": "release/2024",
+                                     "repo_url": "https://git.example.com/acme/dags.git",
                                      "subdir": "pipelines/dags", "refresh_interval": 20}}, name
         storage = env_value(container, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH")
         [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == storage]
         assert not mount.get("readOnly") and "emptyDir" in volumes[mount["name"]], name  # writable, per pod
-        connection = json.loads(env_value(container, "AIRFLOW_CONN_DAGS_GIT"))
-        assert connection == {"conn_type": "git", "host": "https://git.example.com/acme/dags.git"}, name
+        if name == "dag-processor":  # the only one that fetches (and the task pod's entry point)
+            connection = json.loads(env_value(container, "AIRFLOW_CONN_DAGS_GIT"))
+            assert connection == {"conn_type": "git", "host": "https://git.example.com/acme/dags.git"}, name
+        else:  # the api-server would serve it to any task through the execution API
+            assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), name
 
 
 def test_git_sync_mode_renders_no_bundle():

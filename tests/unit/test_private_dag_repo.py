@@ -108,12 +108,27 @@ def test_known_hosts_without_ssh_key_or_malformed_is_refused():
 # --- git-bundle mode (airflow-gke:dagSource git-bundle): the credential reaches GitDagBundle's connection ---
 
 def bundle_pods(spec: s.WorkloadSpec) -> list[dict]:
-    """The containers that fetch DAGs in git-bundle mode: the Deployment's Airflow containers and the task pod's."""
+    """The containers that fetch DAGs in git-bundle mode: the dag-processor and the task pod's base."""
     import yaml
 
-    deployment_pod = s.deployment(spec)["spec"]["template"]["spec"]
+    from components.airflow.dag_processor import dag_processor_deployment
+
+    processor_pod = dag_processor_deployment(spec)["spec"]["template"]["spec"]
     task_pod = yaml.safe_load(s.config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
-    return [(deployment_pod, deployment_pod["containers"]), (task_pod, task_pod["containers"])]
+    return [(processor_pod, processor_pod["containers"]), (task_pod, task_pod["containers"])]
+
+
+@pytest.mark.parametrize("kind", ["token", "ssh"])
+def test_bundle_credentials_stay_out_of_containers_that_do_not_fetch(kind):
+    """The api-server serves connections it can see to any task (execution API): it, the scheduler, the
+    triggerer and the maintenance shell get neither the git connection nor the SSH key."""
+    spec = make_spec(dag_source="git-bundle", git_credentials_kind=kind, git_ssh_known_hosts=KNOWN_HOSTS
+                     if kind == "ssh" else "", dags_repo="git@git.example.com:acme/dags.git" if kind == "ssh"
+                     else "https://git.example.com/acme/dags.git")
+    pod = s.deployment(spec)["spec"]["template"]["spec"]
+    for container in pod["containers"]:
+        assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), container["name"]
+        assert not [m for m in container["volumeMounts"] if m["name"] == "git-ssh-key"], container["name"]
 
 
 def test_bundle_token_reaches_the_connection_only_as_a_secret_reference():

@@ -72,7 +72,9 @@ def bundle_env(settings: AirflowSettings, storage_path: str, secret_name: str, s
                known_hosts_path: str, fetches: bool) -> list[dict]:
     """Env of an Airflow process or task pod in git-bundle mode (empty in git-sync mode). Only the
     containers that fetch (`fetches`: the dag-processor, the task pod's entry point) get the git
-    connection: the api-server would otherwise serve it to any task through the execution API."""
+    connection: the api-server would otherwise serve it to any task through the execution API (3.3.2
+    api_fastapi/execution_api/routes/connections.py: `has_connection_access` is always True, and the
+    lookup includes the api-server's own AIRFLOW_CONN_* variables)."""
     if not is_git_bundle(settings):
         return []
     bundle = [

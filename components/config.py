@@ -32,6 +32,10 @@ CLUSTER_MODES = ("standard", "autopilot")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 POSTGRES_VERSIONS = ("POSTGRES_16", "POSTGRES_17")
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
+# Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+DAG_SOURCES = ("git-sync", "git-bundle")
+GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
 # Native sidecars (init containers with restartPolicy: Always) need Kubernetes >= 1.29.
 MIN_KUBERNETES_MINOR = 29
 
@@ -182,6 +186,7 @@ class AirflowSettings:
     base_url: str = ""  # the UI address users open ([api] base_url); empty: the port-forward address
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
+    dag_source: str = "git-sync"  # one of DAG_SOURCES
 
 
 @dataclass(frozen=True)
@@ -480,6 +485,8 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         reader.fail("dagsSshKnownHosts", known_hosts[:40], "known_hosts lines: HOST KEYTYPE KEY (ssh-keyscan output)",
                     fix='pulumi config set airflow-gke:dagsSshKnownHosts "$(ssh-keyscan github.com)"')
 
+    dag_source = _read_dag_source(reader, environment)
+
     return AirflowSettings(
         namespace=namespace,
         image=image,
@@ -509,6 +516,7 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
         base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
                                allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
+        dag_source=dag_source,
     )
 
 
@@ -516,12 +524,38 @@ def _check_connection_budget(reader: _Reader, database: DatabaseSettings, airflo
     """Every pool full, every probe running, a rollout and both Jobs at once must fit max_connections."""
     limit = max_connections(database.tier, dict(database.flags))
     budget = connection_budget(airflow.replicas, airflow.db_pool_size, airflow.db_pool_max_overflow,
-                               jobs=2 if airflow.metadata_retention_days > 0 else 1)
+                               jobs=2 if airflow.metadata_retention_days > 0 else 1,
+                               separate_dag_processor=airflow.dag_source == "git-bundle")
     if limit is not None and budget.total > limit - SUPERUSER_RESERVED_CONNECTIONS:
         reader.fail("dbPoolSize", airflow.db_pool_size,
                     f"a pool that fits airflow-gke:dbTier {database.tier}: {budget.describe(limit)}; lower "
                     "dbPoolSize, dbPoolMaxOverflow or replicas, pick a larger dbTier, or raise max_connections",
                     fix=reader.path_fix("dbFlags.max_connections", str(budget.total + SUPERUSER_RESERVED_CONNECTIONS)))
+
+
+def _safe_json(raw: Optional[str]) -> Any:
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None  # reported where the key is read
+
+
+def _read_dag_source(reader: _Reader, environment: str) -> str:
+    """dagSource, default git-bundle on prod (runs pinned to the parsed commit) and git-sync elsewhere
+    (a cleared task picks up the newest push); keys of the other mode are refused, not ignored."""
+    dag_source = reader.string("dagSource", "git-bundle" if environment == "prod" else "git-sync",
+                               choices=DAG_SOURCES)
+    if dag_source == "git-bundle":
+        for key in GIT_SYNC_ONLY_KEYS:
+            if reader.raw(key) is not None:
+                reader.fail(key, reader.raw(key), "unset when airflow-gke:dagSource is git-bundle (no git-sync runs; "
+                            "airflow-gke:dagRefreshInterval sets how often the bundle is fetched)",
+                            fix=f"pulumi config rm {reader.full_key(key)}")
+        resources = _safe_json(reader.raw("containerResources"))
+        if isinstance(resources, dict) and "git-sync" in resources:
+            reader.fail("containerResources.git-sync", "{...}", "unset when airflow-gke:dagSource is git-bundle",
+                        fix=reader.path_fix("containerResources.git-sync", verb="rm"))
+    return dag_source
 
 
 def load_stack_config(source=None) -> StackConfig:

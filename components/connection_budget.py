@@ -41,9 +41,13 @@ DEFAULT_POOL_SIZE = 2
 DEFAULT_MAX_OVERFLOW = 1
 
 
-def pooled_processes(api_workers: int = API_SERVER_WORKERS) -> dict[str, int]:
-    """Long-running processes per Airflow pod that each hold a connection pool."""
-    return {"scheduler": 1, "api-server": api_workers, "dag-processor": 1, "triggerer": 1}
+def pooled_processes(api_workers: int = API_SERVER_WORKERS, separate_dag_processor: bool = False) -> dict[str, int]:
+    """Long-running processes per Airflow pod that each hold a connection pool (in git-bundle mode the
+    dag-processor runs in a Deployment of its own: one pod, Recreate, so never two at once)."""
+    processes = {"scheduler": 1, "api-server": api_workers, "dag-processor": 1, "triggerer": 1}
+    if separate_dag_processor:
+        del processes["dag-processor"]
+    return processes
 
 
 @dataclass(frozen=True)
@@ -52,21 +56,26 @@ class ConnectionBudget:
     per_pod: int
     jobs: int
     total: int
+    dag_processor_pod: int = 0  # git-bundle mode: the dag-processor's own pod
 
     def describe(self, limit: Optional[int]) -> str:
         usable = "unknown" if limit is None else str(limit - SUPERUSER_RESERVED_CONNECTIONS)
-        return (f"{self.total} connections worst case ({self.pods} pods x {self.per_pod} + {self.jobs} for Jobs) "
+        own = f" + {self.dag_processor_pod} for the dag-processor pod" if self.dag_processor_pod else ""
+        return (f"{self.total} connections worst case ({self.pods} pods x {self.per_pod} + {self.jobs} for Jobs{own}) "
                 f"against {usable} usable (max_connections {limit} - {SUPERUSER_RESERVED_CONNECTIONS} reserved)")
 
 
 def connection_budget(replicas: int, pool_size: int, max_overflow: int, api_workers: int = API_SERVER_WORKERS,
-                      jobs: int = 2) -> ConnectionBudget:
+                      jobs: int = 2, separate_dag_processor: bool = False) -> ConnectionBudget:
     per_process = pool_size + max_overflow
-    per_pod = (sum(pooled_processes(api_workers).values()) * per_process
-               + len(EXEC_PROBED_PROCESSES) + OPERATOR_SESSIONS_PER_POD)
+    processes = pooled_processes(api_workers, separate_dag_processor)
+    probes = [name for name in EXEC_PROBED_PROCESSES if name in processes]
+    per_pod = sum(processes.values()) * per_process + len(probes) + OPERATOR_SESSIONS_PER_POD
     pods = replicas + ROLLOUT_SURGE
     job_connections = jobs * CONNECTIONS_PER_JOB
-    return ConnectionBudget(pods=pods, per_pod=per_pod, jobs=job_connections, total=pods * per_pod + job_connections)
+    own_pod = (per_process + 1) if separate_dag_processor else 0  # the dag-processor's pool and its probe
+    return ConnectionBudget(pods=pods, per_pod=per_pod, jobs=job_connections,
+                            total=pods * per_pod + job_connections + own_pod, dag_processor_pod=own_pod)
 
 
 def tier_memory_gb(tier: str) -> Optional[float]:

@@ -14,9 +14,16 @@ def _env(container: dict) -> dict[str, str]:
 def budget_from_manifests(objects: list[dict]) -> ConnectionBudget:
     """Worst-case connections of the rendered workload; raises if the manifests left the model
     connection_budget.py counts (other pooled containers, other probes, another surge)."""
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    containers = {c["name"]: c for c in pod["containers"]}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployment = deployments["airflow"]
+    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    separate = "dag-processor" not in containers
+    if separate:  # git-bundle mode: its own Deployment, one replica, Recreate
+        own = deployments["airflow-dag-processor"]
+        if own["spec"]["replicas"] != 1 or own["spec"]["strategy"]["type"] != "Recreate":
+            raise ValueError("the budget counts one dag-processor pod at a time (1 replica, Recreate)")
+        containers["dag-processor"] = next(c for c in own["spec"]["template"]["spec"]["containers"]
+                                           if c["name"] == "dag-processor")
     pools = {(int(_env(containers[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE"]),
               int(_env(containers[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW"]))
              for name in pooled_processes()}
@@ -25,6 +32,7 @@ def budget_from_manifests(objects: list[dict]) -> ConnectionBudget:
     pool_size, max_overflow = pools.pop()
     exec_probed = {name for name, c in containers.items()
                    if any("exec" in c.get(kind, {}) for kind in ("startupProbe", "livenessProbe", "readinessProbe"))}
+    exec_probed.discard("git-sync")  # not an Airflow process, no database
     if exec_probed != set(EXEC_PROBED_PROCESSES):
         raise ValueError(f"exec probes on {sorted(exec_probed)}, the budget counts {EXEC_PROBED_PROCESSES}")
     surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
@@ -32,4 +40,5 @@ def budget_from_manifests(objects: list[dict]) -> ConnectionBudget:
         raise ValueError(f"maxSurge {surge}, the budget counts {ROLLOUT_SURGE}")
     jobs = sum(1 for o in objects if o["kind"] in ("Job", "CronJob"))
     workers = int(_env(containers["api-server"])["AIRFLOW__API__WORKERS"])
-    return connection_budget(deployment["spec"]["replicas"], pool_size, max_overflow, workers, jobs=jobs)
+    return connection_budget(deployment["spec"]["replicas"], pool_size, max_overflow, workers, jobs=jobs,
+                             separate_dag_processor=separate)

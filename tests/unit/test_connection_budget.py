@@ -72,3 +72,12 @@ def test_more_replicas_can_exceed_a_small_tier():
     load(dbTier="db-g1-small", replicas="1")
     problem_for(load_error(dbTier="db-g1-small", replicas="3"), "airflow-gke:dbPoolSize")
 
+
+
+def test_git_bundle_mode_counts_the_dag_processor_pod_once(prod):
+    """prod runs git-bundle mode: the dag-processor has its own Deployment (1 replica, Recreate), so it
+    is counted once, not in every pod of the rollout."""
+    budget = budget_from_manifests(manifests(prod))
+    assert budget == connection_budget(2, 5, 5, separate_dag_processor=True)
+    assert budget.dag_processor_pod == 5 + 5 + 1
+    assert budget.total < connection_budget(2, 5, 5).total

@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 
 from .common import child_options, type_token
 from .identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES
+from .network import SERVICE_NETWORKING_AGENT_ROLE
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
@@ -23,7 +24,8 @@ _POOL_ID = re.compile(r"^[a-z0-9-]{4,32}$")
 
 # Every project role the deployer holds, and why `pulumi up` of __main__.py needs it. Nothing else.
 DEPLOYER_ROLES: Mapping[str, str] = {
-    "roles/serviceusage.serviceUsageAdmin": "enable the Google APIs the stack uses (components/services.py)",
+    "roles/serviceusage.serviceUsageAdmin": "enable the Google APIs the stack uses (components/services.py) and "
+                                            "create the Service Networking service agent",
     "roles/compute.networkAdmin": "VPC, subnet, Cloud Router, Cloud NAT and the private-services address range",
     "roles/servicenetworking.networksAdmin": "the Private Services Access peering that gives Cloud SQL a private IP",
     "roles/container.admin": "GKE cluster and node pools, and the Kubernetes objects (RBAC included) applied in it",
@@ -32,11 +34,12 @@ DEPLOYER_ROLES: Mapping[str, str] = {
     "roles/storage.admin": "the task-logs bucket and its IAM binding",
     "roles/iam.serviceAccountAdmin": "the node, Airflow and worker service accounts and their Workload Identity bindings",
     "roles/iam.serviceAccountUser": "create node pools that run as the node service account",
-    "roles/resourcemanager.projectIamAdmin": "grant the node and Airflow accounts their project roles; an IAM "
-                                             "condition limits it to exactly those roles (GRANTABLE_ROLES)",
+    "roles/resourcemanager.projectIamAdmin": "grant the node and Airflow accounts and the Service Networking agent "
+                                             "their project roles; an IAM condition limits it to exactly those "
+                                             "roles (GRANTABLE_ROLES)",
 }
-# The only roles the deployer may grant at project level: what components/identity.py grants.
-GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES}))
+# The only roles the deployer may grant at project level: what components/identity.py and network.py grant.
+GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE}))
 STATE_BUCKET_ROLE = "roles/storage.objectAdmin"
 
 

@@ -69,11 +69,14 @@ def test_deployer_roles_are_exactly_the_documented_ones(bootstrap):
     assert not any(role in granted for role in ("roles/owner", "roles/editor", "roles/iam.serviceAccountKeyAdmin"))
 
 
-def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap):
+def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap, dev, autopilot):
     admin = next(r.inputs for r in bootstrap.of_type("gcp:projects/iAMMember:IAMMember")
                  if r.inputs["role"] == "roles/resourcemanager.projectIamAdmin")
     expression = admin["condition"]["expression"]
-    assert set(re.findall(r"'(roles/[^']+)'", expression)) == set(GRANTABLE_ROLES) == {*NODE_ROLES, *AIRFLOW_PROJECT_ROLES}
+    # Exactly the project roles the program itself grants (a grant outside the list fails the deploy).
+    granted = {r.inputs["role"] for c in (dev, autopilot) for r in c.of_type("gcp:projects/iAMMember:IAMMember")}
+    assert set(re.findall(r"'(roles/[^']+)'", expression)) == set(GRANTABLE_ROLES) == granted
+    assert {*NODE_ROLES, *AIRFLOW_PROJECT_ROLES} < granted
     assert "modifiedGrantsByRole" in expression and ".hasOnly(" in expression
 
 

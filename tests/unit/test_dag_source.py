@@ -190,5 +190,5 @@ def test_stack_config_of_prod_renders_git_bundle():
     from tests.conftest import stack_config
     from tests.unit.test_config import DictSource
 
-    config = load_stack_config(DictSource(stack_config("prod")))
+    config = load_stack_config(DictSource(stack_config("prod")), deploying=False)  # as the offline preview reads it
     assert config.airflow.dag_source == "git-bundle" and config.airflow.replicas == 2

@@ -6,7 +6,7 @@ from components.airflow import AIRFLOW_KSA, WORKER_KSA, AirflowWorkload
 from components.cluster import Cluster
 from components.config import load_stack_config
 from components.database import Database
-from components.identity import Identity
+from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
 from components.network import Network
 from components.registry import Registry
@@ -15,32 +15,34 @@ from components.services import REQUIRED_APIS, ProjectServices
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
 apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS})
-after_apis = pulumi.ResourceOptions(depends_on=[apis])
+after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
 logs = LogsBucket(f"{name}-logs", {"project": project, "location": region, "labels": cfg.labels,
                                    "retention_days": cfg.log_retention_days,
                                    "force_destroy": cfg.logs_force_destroy}, after_apis)
-identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name, "namespace": cfg.airflow.namespace,
-                           "airflow_kubernetes_service_account": AIRFLOW_KSA,
-                           "worker_kubernetes_service_account": WORKER_KSA}, after_apis)
+identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name}, after_apis)
+# Images are pulled by the kubelet with the node account; no pod account needs registry access.
 registry = Registry(name, {"project": project, "location": region, **cfg.registry.as_args(), "reader_members": [
-    pulumi.Output.concat("serviceAccount:", identity.node_service_account_email),
-    pulumi.Output.concat("serviceAccount:", identity.airflow_service_account_email)]}, after_apis)
+    pulumi.Output.concat("serviceAccount:", identity.node_service_account_email)]}, after_apis)
 database = Database(name, {"project": project, "region": region, "network_id": network.network_id,
                            "labels": cfg.labels, **cfg.database.as_args()},
-                    pulumi.ResourceOptions(depends_on=[apis, network.private_services_connection],
+                    pulumi.ResourceOptions(depends_on=[apis.ready, network.private_services_connection],
                                            protect=cfg.database.pulumi_protect))
 cluster = Cluster(name, {"project": project, "network_id": network.network_id, "subnet_id": network.subnet_id,
                          "master_cidr": cfg.network.master_cidr, "labels": cfg.labels,
                          "node_service_account": identity.node_service_account_email, **cfg.cluster.as_args()},
                   after_apis)
+workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
+    "workload_pool": cluster.workload_pool, "namespace": cfg.airflow.namespace,
+    "bindings": {AIRFLOW_KSA: identity.airflow_service_account_name,
+                 WORKER_KSA: identity.worker_service_account_name}}, after_apis)
 airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
-    pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[identity]))  # WI bindings before pods
+    pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)

@@ -122,6 +122,7 @@ class Cluster(pulumi.ComponentResource):
                     start_time="03:00")),
             resource_labels=args.get("labels"),
         )
+        node_pools: list[gcp.container.NodePool] = []
         if autopilot:
             cluster = gcp.container.Cluster(
                 f"{name}-gke", enable_autopilot=True,
@@ -145,17 +146,22 @@ class Cluster(pulumi.ComponentResource):
                         enable_secure_boot=True, enable_integrity_monitoring=True)),
                 # The default pool is gone; a diff on its node_config would otherwise replace the cluster.
                 **common, opts=child_options(self, opts, ignore_changes=["nodeConfig", "initialNodeCount"]))
-            self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts)
+            node_pools.append(self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts))
             if args.get("spot_pool"):
-                self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts)
+                node_pools.append(self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts))
 
         kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate) \
             .apply(lambda parts: build_kubeconfig(*parts))
         self.name = cluster.name
         self.endpoint = cluster.endpoint
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.workload_pool = workload_pool
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child_options(self, opts))
+        # The pool exists once this cluster does: taken from its output, it makes IAM bindings on the pool
+        # wait for the cluster (terraform-google-modules/terraform-google-kubernetes-engine#916).
+        self.workload_pool = cluster.workload_identity_config.apply(lambda config: config.workload_pool)
+        # Kubernetes resources wait for the node pools: a pool that fails to come up fails `pulumi up`
+        # there, instead of as a Kubernetes timeout on pods that cannot be scheduled.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+                                     opts=child_options(self, opts, depends_on=node_pools))
         self.register_outputs({
             "name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
             "workload_pool": self.workload_pool,

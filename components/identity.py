@@ -1,9 +1,14 @@
 """Google service accounts with least privilege, bound to Kubernetes service accounts by
-Workload Identity. No service-account keys are created anywhere in this project."""
+Workload Identity. No service-account keys are created anywhere in this project.
+
+`Identity` creates the accounts and their roles; `WorkloadIdentityBindings` binds them to Kubernetes
+service accounts once the cluster exists (the pool PROJECT.svc.id.goog is created with the first
+cluster that enables Workload Identity: binding earlier fails with "Identity Pool does not exist",
+terraform-google-modules/terraform-google-kubernetes-engine#916)."""
 
 from __future__ import annotations
 
-from typing import Optional, TypedDict
+from typing import Mapping, Optional, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -16,42 +21,33 @@ NODE_ROLES = (
     "roles/serviceusage.serviceUsageConsumer",  # image streaming with a custom node SA
 )
 AIRFLOW_PROJECT_ROLES = ("roles/cloudsql.client",)
+# Airflow's GCS task handler reads, lists, writes and overwrites log objects; overwriting an object
+# needs storage.objects.delete, so objectCreator + objectViewer is not enough. objectUser has exactly
+# the object verbs and, unlike objectAdmin, no object IAM (get/setIamPolicy):
+# https://cloud.google.com/storage/docs/access-control/iam-roles
+LOGS_BUCKET_ROLE = "roles/storage.objectUser"
 
 
-def workload_identity_member(project: str, namespace: str, kubernetes_service_account: str) -> str:
+def workload_identity_member(workload_pool: str, namespace: str, kubernetes_service_account: str) -> str:
     """The IAM member that stands for one Kubernetes service account of the cluster's workload pool."""
-    return f"serviceAccount:{project}.svc.id.goog[{namespace}/{kubernetes_service_account}]"
-
-
-def bind_workload_identity(resource_name: str, google_service_account_id: pulumi.Input[str],
-                           project: pulumi.Input[str], namespace: pulumi.Input[str],
-                           kubernetes_service_account: pulumi.Input[str],
-                           opts: Optional[pulumi.ResourceOptions] = None) -> gcp.serviceaccount.IAMMember:
-    """Let the Kubernetes service account NAMESPACE/KSA act as the Google service account."""
-    member = pulumi.Output.all(project, namespace, kubernetes_service_account).apply(
-        lambda parts: workload_identity_member(*parts))
-    return gcp.serviceaccount.IAMMember(
-        resource_name, service_account_id=google_service_account_id,
-        role="roles/iam.workloadIdentityUser", member=member, opts=opts)
+    return f"serviceAccount:{workload_pool}[{namespace}/{kubernetes_service_account}]"
 
 
 class IdentityArgs(TypedDict):
     project: pulumi.Input[str]
-    """GCP project id (also names the Workload Identity pool PROJECT.svc.id.goog)."""
+    """GCP project id."""
     logs_bucket: pulumi.Input[str]
     """Bucket the Airflow and worker accounts may write task logs to (and nothing else)."""
-    namespace: pulumi.Input[str]
-    """Kubernetes namespace of the Airflow workload."""
-    airflow_kubernetes_service_account: pulumi.Input[str]
-    """KSA of the Airflow Deployment (scheduler, api-server, ...)."""
-    worker_kubernetes_service_account: pulumi.Input[str]
-    """KSA of KubernetesExecutor task pods."""
 
 
 class Identity(pulumi.ComponentResource):
     node_service_account_email: pulumi.Output[str]
+    """The node account's e-mail, resolved only once its project roles are granted: nodes (pools,
+    Autopilot defaults) that take it wait for the roles they need to register and pull images."""
     airflow_service_account_email: pulumi.Output[str]
     worker_service_account_email: pulumi.Output[str]
+    airflow_service_account_name: pulumi.Output[str]
+    worker_service_account_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: IdentityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Identity"), name, {}, opts)
@@ -69,27 +65,51 @@ class Identity(pulumi.ComponentResource):
         airflow = account("airflow", "Airflow scheduler, API server and DAG processor")
         worker = account("worker", "Airflow KubernetesExecutor task pods")
 
-        for role in NODE_ROLES:
+        node_grants = [
             gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1].replace('.', '-')}", project=project,
                                    role=role, member=member_of(nodes), opts=child_options(self, opts))
+            for role in NODE_ROLES]
         for role in AIRFLOW_PROJECT_ROLES:
             gcp.projects.IAMMember(f"{name}-airflow-{role.split('/')[1].replace('.', '-')}", project=project,
                                    role=role, member=member_of(airflow), opts=child_options(self, opts))
         for suffix, sa in (("airflow", airflow), ("worker", worker)):
             gcp.storage.BucketIAMMember(f"{name}-{suffix}-logs-writer", bucket=args["logs_bucket"],
-                                        role="roles/storage.objectAdmin", member=member_of(sa),
+                                        role=LOGS_BUCKET_ROLE, member=member_of(sa),
                                         opts=child_options(self, opts))
 
-        bind_workload_identity(f"{name}-airflow-wi", airflow.name, project, args["namespace"],
-                               args["airflow_kubernetes_service_account"], child_options(self, opts))
-        bind_workload_identity(f"{name}-worker-wi", worker.name, project, args["namespace"],
-                               args["worker_kubernetes_service_account"], child_options(self, opts))
-
-        self.node_service_account_email = nodes.email
+        # Nodes created before their account holds these roles fail to register or to pull images.
+        self.node_service_account_email = pulumi.Output.all(nodes.email, *(g.id for g in node_grants)) \
+            .apply(lambda values: values[0])
         self.airflow_service_account_email = airflow.email
         self.worker_service_account_email = worker.email
+        self.airflow_service_account_name = airflow.name
+        self.worker_service_account_name = worker.name
         self.register_outputs({
-            "node_service_account_email": nodes.email,
+            "node_service_account_email": self.node_service_account_email,
             "airflow_service_account_email": airflow.email,
             "worker_service_account_email": worker.email,
         })
+
+
+class WorkloadIdentityBindingsArgs(TypedDict):
+    workload_pool: pulumi.Input[str]
+    """The cluster's pool, from its output `workload_identity_config.workload_pool`, so the bindings
+    wait for the cluster that creates the pool."""
+    namespace: pulumi.Input[str]
+    """Kubernetes namespace of the service accounts."""
+    bindings: Mapping[str, pulumi.Input[str]]
+    """Kubernetes service account name -> Google service account (`projects/P/serviceAccounts/EMAIL`)."""
+
+
+class WorkloadIdentityBindings(pulumi.ComponentResource):
+    """Lets each Kubernetes service account NAMESPACE/KSA act as its Google service account."""
+
+    def __init__(self, name: str, args: WorkloadIdentityBindingsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(type_token("WorkloadIdentityBindings"), name, {}, opts)
+        for kubernetes_service_account, google_service_account in args["bindings"].items():
+            member = pulumi.Output.all(args["workload_pool"], args["namespace"]).apply(
+                lambda parts, ksa=kubernetes_service_account: workload_identity_member(parts[0], parts[1], ksa))
+            gcp.serviceaccount.IAMMember(
+                f"{name}-{kubernetes_service_account}", service_account_id=google_service_account,
+                role="roles/iam.workloadIdentityUser", member=member, opts=child_options(self, opts))
+        self.register_outputs({})

@@ -12,6 +12,8 @@ from .common import child_options, type_token
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
+SERVICE_NETWORKING = "servicenetworking.googleapis.com"
+PEERING_DELETION_POLICY = "REMOVE_PEERING"
 
 
 class NetworkArgs(TypedDict):
@@ -66,10 +68,33 @@ class Network(pulumi.ComponentResource):
         psa_range = gcp.compute.GlobalAddress(
             f"{name}-psa-range", project=project, network=vpc.id, purpose="VPC_PEERING",
             address_type="INTERNAL", prefix_length=args["private_services_prefix_length"],
+            # Auto-allocated: GCP picks a free block of the VPC. Allocated before the subnet exists, it can
+            # take the block the subnet then asks for, and the subnet fails with an overlap.
+            opts=child_options(self, opts, depends_on=[subnet]))
+        # The Service Networking service agent must exist (and hold its role) before the first connection
+        # of a fresh project; enabling the API does not create it at once, and the connection then fails
+        # with "Required 'compute.globalAddresses.list' permission"
+        # (GoogleCloudPlatform/cloud-foundation-fabric#1399). generateServiceIdentity creates it; we grant it
+        # the role explicitly (the workaround in that thread), so the connection never races the grant.
+        service_agent = gcp.projects.ServiceIdentity(
+            f"{name}-servicenetworking-agent", project=project, service=SERVICE_NETWORKING,
             opts=child_options(self, opts))
+        service_agent_role = gcp.projects.IAMMember(
+            f"{name}-servicenetworking-agent-role", project=project, role="roles/servicenetworking.serviceAgent",
+            member=service_agent.member, opts=child_options(self, opts))
         self.private_services_connection = gcp.servicenetworking.Connection(
-            f"{name}-psa", network=vpc.id, service="servicenetworking.googleapis.com",
-            reserved_peering_ranges=[psa_range.name], opts=child_options(self, opts))
+            f"{name}-psa", network=vpc.id, service=SERVICE_NETWORKING, reserved_peering_ranges=[psa_range.name],
+            # Cloud SQL keeps using the peering for a while after its instance is deleted, so a plain
+            # delete fails ("Producer services ... are still using this connection",
+            # hashicorp/terraform-provider-google#16275, #18834, #19908), and ABANDON leaves the peering
+            # behind, which blocks deleting the VPC. REMOVE_PEERING deletes the connection or, when it is
+            # still in use, removes the peering from the VPC so the VPC can go
+            # (GoogleCloudPlatform/magic-modules#18476).
+            deletion_policy=PEERING_DELETION_POLICY,
+            # A stack re-created after such a teardown finds the old connection still tracked by the
+            # service; update it instead of failing on create (GoogleCloudPlatform/cluster-toolkit#4744).
+            update_on_creation_fail=True,
+            opts=child_options(self, opts, depends_on=[service_agent_role]))
 
         self.network_id = vpc.id
         self.network_self_link = vpc.self_link

@@ -356,7 +356,7 @@ def _iam_kind(resource_type: str) -> Optional[str]:
 
 
 _PRIMITIVE_FIX = ("grant a predefined least-privilege role instead (e.g. roles/cloudsql.client, "
-                  "roles/storage.objectAdmin on one bucket, roles/artifactregistry.reader)")
+                  "roles/storage.objectUser on one bucket, roles/artifactregistry.reader)")
 
 
 @policy("iam-no-primitive-roles",

@@ -174,6 +174,11 @@ class StackMocks(Mocks):
                            selfLink=f"https://www.googleapis.com/compute/v1/{resource_id}")
             if typ.endswith("GlobalAddress"):
                 outputs.setdefault("address", "10.50.0.0")
+        elif typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            agent = inputs["service"].split(".")[0].replace("servicenetworking", "service-networking")
+            email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
+            outputs.update(email=email, member=f"serviceAccount:{email}")
+            resource_id = f"projects/{project}/services/{inputs['service']}"
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):

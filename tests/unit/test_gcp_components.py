@@ -346,7 +346,9 @@ def test_storage_access_only_on_the_logs_bucket(stack):
     bucket = capture.one(BUCKET)
     grants = {(r.inputs["bucket"], r.inputs["role"], r.inputs["member"]) for r in capture.of_type(BUCKET_IAM_MEMBER)}
     for suffix in ("airflow", "worker"):
-        assert (bucket.outputs["name"], "roles/storage.objectAdmin", member(capture, suffix)) in grants
+        assert (bucket.outputs["name"], "roles/storage.objectUser", member(capture, suffix)) in grants
+    # objectUser: read, list, write and overwrite log objects; objectAdmin would add object IAM.
+    assert {g[1] for g in grants} == {"roles/storage.objectUser"}
     assert all(g[0] == bucket.outputs["name"] for g in grants)
     # The node account never gets object access.
     assert not [g for g in grants if g[2] == member(capture, "nodes")]
@@ -388,8 +390,8 @@ def test_registry(stack):
     assert repo.inputs.get("cleanupPolicyDryRun") is False
     readers = {(r.inputs["repository"], r.inputs["role"], r.inputs["member"])
                for r in capture.of_type(REPOSITORY_IAM_MEMBER)}
-    assert (repo.outputs["name"], "roles/artifactregistry.reader", member(capture, "nodes")) in readers
-    assert {role for _, role, _ in readers} == {"roles/artifactregistry.reader"}
+    # The kubelet pulls images with the node account; no pod account reads the registry.
+    assert readers == {(repo.outputs["name"], "roles/artifactregistry.reader", member(capture, "nodes"))}
 
 
 # --- APIs and ordering ------------------------------------------------------------------------------------

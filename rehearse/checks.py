@@ -266,9 +266,21 @@ def check_up(ctx: Context, node: Node) -> list[Violation]:
     return found
 
 
-def check_destroy(ctx: Context, node: Node, at: float) -> list[Violation]:
+# Checked for every resource before the engine deletes anything: one hit refuses the whole destroy.
+PLAN_RULES = ("pulumi-protect",)
+
+
+def _destroy_checks(ctx: Context, node: Node, at: float, plan: bool) -> list[Violation]:
     found = []
     for rule in ctx.rules.rules:
-        if rule.phase == "destroy" and rule.applies(node.type):
+        if rule.phase == "destroy" and (rule.id in PLAN_RULES) == plan and rule.applies(node.type):
             found += [Violation.of(rule, node, m) for m in DESTROY_CHECKS[rule.id](ctx, node, at)]
     return found
+
+
+def check_plan(ctx: Context, node: Node) -> list[Violation]:
+    return _destroy_checks(ctx, node, 0.0, plan=True)
+
+
+def check_destroy(ctx: Context, node: Node, at: float) -> list[Violation]:
+    return _destroy_checks(ctx, node, at, plan=False)

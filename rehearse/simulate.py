@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .checks import Context, Violation, check_destroy, check_up
+from .checks import Context, Violation, check_destroy, check_plan, check_up
 from .graph import Graph, Node
 from .rules import RuleSet
 
@@ -84,17 +84,14 @@ def rehearse_destroy(graph: Graph, rules: RuleSet, title: str = "pulumi destroy"
                      require_complete: bool = False) -> Timeline:
     steps: dict[str, Step] = {}
     context = Context(graph, rules, steps)
-    protected = [n for n in graph.custom() if n.protect]
-    if protected:
+    refusals = [v for n in sorted(graph.custom(), key=lambda n: n.name) for v in check_plan(context, n)]
+    if refusals:
         # The engine refuses the whole destroy before deleting anything.
-        refusals = [Violation.of(rules.rule("pulumi-protect"), n, "protected in Pulumi state (`protect`)")
-                    for n in sorted(protected, key=lambda n: n.name)]
         for urn in graph.waits_for:
             steps[urn] = Step(graph.nodes[urn], 0.0, 0.0, "kept", ["destroy refused: protected resources"])
         return Timeline("destroy", title, steps, [], [], refusals, require_complete)
 
     violations: list[Violation] = []
-    refusals: list[Violation] = []
     for urn in reversed(graph.topological_order()):
         node = graph.nodes[urn]
         after = [steps[d] for d in graph.dependents[urn]]

@@ -112,7 +112,7 @@ def gantt_svg(timeline: Timeline, stack: str) -> str:
     total = max(timeline.total, 1.0)
     scale = CHART_WIDTH / total
     height = TOP + ROW * len(steps) + BOTTOM
-    width = LABEL_WIDTH + CHART_WIDTH + 40
+    width = LABEL_WIDTH + CHART_WIDTH + 90  # room for the last bar's duration label
     heading = f"{timeline.title} - stack {stack}: total {clock(timeline.total)} (modelled)"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',

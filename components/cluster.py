@@ -11,20 +11,26 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from .common import child_options, type_token
+from .config_rules import channel_supports_native_sidecars
 from .network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SPOT_TAINT = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NO_SCHEDULE"}
 
 
-def build_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials inside)."""
+def build_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: Optional[str]) -> str:
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials inside).
+
+    `ca_certificate` is the cluster CA for the IP endpoint; None for the DNS endpoint, whose certificate
+    is publicly trusted."""
     context = f"gke_{cluster_name}"
+    cluster = {"server": f"https://{endpoint}"}
+    if ca_certificate:
+        cluster["certificate-authority-data"] = ca_certificate
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {
-            "certificate-authority-data": ca_certificate, "server": f"https://{endpoint}"}}],
+        "clusters": [{"name": context, "cluster": cluster}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
         "current-context": context,
         "users": [{"name": context, "user": {"exec": {
@@ -50,14 +56,18 @@ class ClusterArgs(TypedDict):
     """Subnet with the `pods` and `services` secondary ranges."""
     master_cidr: pulumi.Input[str]
     """/28 range for the control plane's private endpoint."""
+    control_plane_access: NotRequired[str]
+    """`dns` (default): the DNS-based endpoint, authorized by IAM (container.clusters.connect), and no public
+    IP endpoint. `ip`: the public IP endpoint, open to `master_authorized_networks` only."""
     master_authorized_networks: Sequence[str]
-    """CIDRs allowed to reach the control plane's public endpoint (empty: none outside the VPC)."""
+    """`ip` access: CIDRs allowed to reach the public IP endpoint. Must be empty with `dns` access."""
     node_service_account: pulumi.Input[str]
     """Email of the dedicated node service account."""
     release_channel: NotRequired[str]
     """GKE release channel (default REGULAR)."""
     kubernetes_version: NotRequired[str]
-    """Minimum control plane version, 1.29 or newer (native sidecars)."""
+    """Pinned minimum control plane version, 1.29 or newer (native sidecars); unset or "": the release
+    channel chooses, and its default version is checked for native sidecars instead."""
     node_machine_type: NotRequired[str]
     """Standard mode: machine type of the main node pool."""
     node_min_count: NotRequired[int]
@@ -88,23 +98,36 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Cluster"), name, {}, opts)
         autopilot = args["mode"] == "autopilot"
+        dns_access = args.get("control_plane_access", "dns") == "dns"
         workload_pool = pulumi.Output.concat(args["project"], ".svc.id.goog")
+        pinned_version = args.get("kubernetes_version") or None
+        channel = args.get("release_channel", "REGULAR")
         common = dict(
             project=args["project"],
             location=args["location"],
             network=args["network_id"],
             subnetwork=args["subnet_id"],
             deletion_protection=args.get("deletion_protection", True),
-            min_master_version=args.get("kubernetes_version"),
-            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.get("release_channel", "REGULAR")),
+            # No fixed minor on a release channel: the channel chooses, and a pinned minor would be rejected
+            # once it leaves the channel (terraform-google-modules/terraform-google-kubernetes-engine#2177).
+            min_master_version=pinned_version,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(
+                channel=channel if pinned_version else self._checked_channel(channel, args, opts)),
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=PODS_RANGE, services_secondary_range_name=SERVICES_RANGE),
             private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
                 enable_private_nodes=True,
-                # The public endpoint stays, limited to master_authorized_networks, so `pulumi up` can reach it.
-                enable_private_endpoint=False,
+                # DNS access: no public IP endpoint at all. IP access: the public endpoint stays, limited to
+                # master_authorized_networks, so `pulumi up` can reach it.
+                enable_private_endpoint=dns_access,
                 master_ipv4_cidr_block=args["master_cidr"],
             ),
+            # The DNS-based endpoint checks IAM before any request reaches the API server, so `pulumi up`
+            # from a laptop or CI needs no IP allow-list:
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=dns_access)),
             master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
                 gcp_public_cidrs_access_enabled=False,
                 cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
@@ -150,10 +173,17 @@ class Cluster(pulumi.ComponentResource):
             if args.get("spot_pool"):
                 node_pools.append(self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts))
 
-        kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate) \
-            .apply(lambda parts: build_kubeconfig(*parts))
+        # The kubeconfig (and so the Kubernetes provider) uses the endpoint this cluster actually opens.
+        if dns_access:
+            endpoint = cluster.control_plane_endpoints_config.apply(lambda c: c.dns_endpoint_config.endpoint)
+            kubeconfig = pulumi.Output.all(cluster.name, endpoint).apply(
+                lambda parts: build_kubeconfig(parts[0], parts[1], None))
+        else:
+            endpoint = cluster.endpoint
+            kubeconfig = pulumi.Output.all(cluster.name, endpoint, cluster.master_auth.cluster_ca_certificate) \
+                .apply(lambda parts: build_kubeconfig(*parts))
         self.name = cluster.name
-        self.endpoint = cluster.endpoint
+        self.endpoint = endpoint
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         # The pool exists once this cluster does: taken from its output, it makes IAM bindings on the pool
         # wait for the cluster (terraform-google-modules/terraform-google-kubernetes-engine#916).
@@ -166,6 +196,17 @@ class Cluster(pulumi.ComponentResource):
             "name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
             "workload_pool": self.workload_pool,
         })
+
+    def _checked_channel(self, channel: str, args: ClusterArgs,
+                         opts: Optional[pulumi.ResourceOptions]) -> pulumi.Output[str]:
+        """The channel, once its default version in this location is known to allow native sidecars.
+
+        Asked after the APIs this component waits for (the Kubernetes Engine API must be enabled)."""
+        versions = gcp.container.get_engine_versions_output(
+            location=args["location"], project=args["project"],
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=child_options(self, opts).depends_on))
+        return versions.release_channel_default_version.apply(
+            lambda defaults: channel_supports_native_sidecars(channel, defaults))
 
     def _node_pool(self, resource_name: str, cluster: gcp.container.Cluster, args: ClusterArgs, spot: bool,
                    opts: Optional[pulumi.ResourceOptions] = None) -> gcp.container.NodePool:

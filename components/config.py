@@ -16,6 +16,9 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from . import config_rules as rules
+from .run_mode import is_deploying
+
 PROJECT = "airflow-gke"
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
@@ -29,8 +32,10 @@ CLUSTER_MODES = ("standard", "autopilot")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 POSTGRES_VERSIONS = ("POSTGRES_16", "POSTGRES_17")
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
-# Native sidecars (init containers with restartPolicy: Always) need Kubernetes >= 1.29.
-MIN_KUBERNETES_MINOR = 29
+MIN_KUBERNETES_MINOR = rules.MIN_KUBERNETES_MINOR
+# The one Kubernetes version the rendered manifests are validated against (kubernetes-validate, in the unit
+# and integration tests) when no kubernetesVersion is pinned: the minor the channels serve today.
+KUBERNETES_SCHEMA_VERSION = "1.33"
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -84,7 +89,8 @@ class ClusterSettings(_ComponentArgs):
     regional: bool
     location: str
     release_channel: str
-    kubernetes_version: str
+    kubernetes_version: str  # "" = the release channel chooses
+    control_plane_access: str
     master_authorized_networks: tuple[str, ...]
     node_machine_type: str
     node_min_count: int
@@ -94,6 +100,11 @@ class ClusterSettings(_ComponentArgs):
     spot_machine_type: str
     spot_max_count: int
     deletion_protection: bool
+
+    @property
+    def schema_version(self) -> str:
+        """Kubernetes minor (e.g. "1.33") to validate the manifests against: the pinned one, else the default."""
+        return ".".join((self.kubernetes_version or KUBERNETES_SCHEMA_VERSION).split(".")[:2])
 
 
 @dataclass(frozen=True)
@@ -210,15 +221,26 @@ class _Reader:
     def __init__(self, source) -> None:
         self.source = source
         self.problems: list[str] = []
+        self._empty_reported: set[str] = set()
 
     @staticmethod
     def full_key(key: str) -> str:
         return key if ":" in key else f"{PROJECT}:{key}"
 
     def raw(self, key: str) -> Optional[str]:
-        namespace, _, name = self.full_key(key).partition(":")
+        """The value as set, or None when unset. An empty string is a mistake (`pulumi config set KEY ""`),
+        not "unset": it is reported once and the key then reads as unset."""
+        full_key = self.full_key(key)
+        namespace, _, name = full_key.partition(":")
         value = self.source.get(namespace, name)
-        return None if value is None or value == "" else value
+        if isinstance(value, str) and value.strip() == "":
+            if full_key not in self._empty_reported:
+                self._empty_reported.add(full_key)
+                self.problems.append(f"{full_key} is set to an empty string, which is not a value (an unset key "
+                                     f"takes its default). Fix: pulumi config set {full_key} <value>, or "
+                                     f"pulumi config rm {full_key}")
+            return None
+        return value
 
     def fail(self, key: str, value: Any, allowed: str, example: str = "<value>", fix: Optional[str] = None) -> None:
         key = self.full_key(key)
@@ -233,6 +255,8 @@ class _Reader:
 
     def missing(self, key: str, example: str) -> None:
         key = self.full_key(key)
+        if key in self._empty_reported:
+            return  # already reported as an empty string
         self.problems.append(f"{key} is required but not set. Fix: pulumi config set {key} {example}")
 
     def parsed(self, key: str, default: Any, parse: Callable[[str], Any], allowed: str, example: str,
@@ -495,9 +519,13 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     )
 
 
-def load_stack_config(source=None) -> StackConfig:
-    """Read and validate the whole stack configuration, or raise ConfigError listing every problem."""
+def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackConfig:
+    """Read and validate the whole stack configuration, or raise ConfigError listing every problem.
+
+    `deploying` (default: whether this run is `pulumi up`, components/run_mode.py) turns the values that
+    only warn in a preview, such as documentation IP ranges, into errors."""
     reader = _Reader(source if source is not None else PulumiConfigSource())
+    deploying = is_deploying() if deploying is None else deploying
 
     project = reader.required_string("gcp:project", _PROJECT_ID,
                                      "a GCP project id: 6-30 lowercase letters, digits or '-'", "<your-gcp-project-id>")
@@ -536,12 +564,14 @@ def load_stack_config(source=None) -> StackConfig:
                          allowed="a zone of gcp:region such as us-central1-a", example=f"{region or 'us-central1'}-a")
     if zone and region and zone_pattern.match(zone) and not zone.startswith(region + "-"):
         reader.fail("zone", zone, f"a zone inside gcp:region ({region})", f"{region}-a")
-    kubernetes_version = reader.string("kubernetesVersion", "1.33", pattern=_K8S_VERSION,
+    # Unset: the release channel chooses (a pinned minor is rejected once it leaves the channel,
+    # terraform-google-modules/terraform-google-kubernetes-engine#2177).
+    kubernetes_version = reader.string("kubernetesVersion", "", pattern=_K8S_VERSION,
                                        allowed="a Kubernetes minor version such as 1.33", example="1.33")
-    version_match = _K8S_VERSION.match(kubernetes_version)
-    if version_match and int(version_match.group(1)) < MIN_KUBERNETES_MINOR:
-        reader.fail("kubernetesVersion", kubernetes_version,
-                    f"1.{MIN_KUBERNETES_MINOR} or newer (native sidecar containers)", "1.33")
+    rules.check_kubernetes_version(reader, kubernetes_version)
+    control_plane_access = reader.string("controlPlaneAccess", "dns", choices=rules.CONTROL_PLANE_ACCESS)
+    master_authorized_networks = reader.cidr_list("masterAuthorizedNetworks", ())
+    rules.check_control_plane(reader, control_plane_access, master_authorized_networks, deploying)
     node_min = reader.integer("nodeMinCount", 1, 0, 100)
     node_max = reader.integer("nodeMaxCount", 3, 1, 100)
     if node_max < node_min:
@@ -552,7 +582,8 @@ def load_stack_config(source=None) -> StackConfig:
         location=region if (regional or mode == "autopilot") else zone,
         release_channel=reader.string("releaseChannel", "REGULAR", choices=RELEASE_CHANNELS),
         kubernetes_version=kubernetes_version,
-        master_authorized_networks=reader.cidr_list("masterAuthorizedNetworks", ()),
+        control_plane_access=control_plane_access,
+        master_authorized_networks=master_authorized_networks,
         node_machine_type=reader.string("nodeMachineType", "e2-standard-2", pattern=_MACHINE_TYPE,
                                         allowed="a Compute Engine machine type such as e2-standard-2",
                                         example="e2-standard-2"),
@@ -584,6 +615,7 @@ def load_stack_config(source=None) -> StackConfig:
         pulumi_protect=reader.boolean("dbPulumiProtect", is_prod),
         password_version=reader.integer("dbPasswordVersion", 1, 1, 1_000_000),
     )
+    rules.check_database(reader, database.backup_retention_count, database.log_retention_days, database.tier)
     log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
     logs_force_destroy = reader.boolean("logsForceDestroy", False)
     if is_prod:

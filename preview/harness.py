@@ -8,6 +8,7 @@ service-account emails, random values) so every `apply` in the program really ru
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import runpy
@@ -23,6 +24,9 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from components.config import KUBERNETES_SCHEMA_VERSION
+from components.run_mode import offline_preview
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "airflow-gke"
@@ -110,6 +114,20 @@ class Resource:
         }
 
 
+# What container.getEngineVersions answers (shape of projects.locations.getServerConfig): each channel's
+# default version, the regular one at the version the manifests are validated against.
+def engine_versions(location: str, project: str) -> dict:
+    minor = int(KUBERNETES_SCHEMA_VERSION.split(".")[1])
+    defaults = {"RAPID": f"1.{minor + 1}.2-gke.1000000", "REGULAR": f"1.{minor}.5-gke.1200000",
+                "STABLE": f"1.{minor - 1}.9-gke.1300000", "EXTENDED": f"1.{minor - 2}.14-gke.1400000"}
+    return {"location": location, "project": project, "id": f"{project}/{location}",
+            "defaultClusterVersion": defaults["REGULAR"], "latestMasterVersion": defaults["RAPID"],
+            "latestNodeVersion": defaults["RAPID"], "releaseChannelDefaultVersion": defaults,
+            "releaseChannelLatestVersion": defaults, "releaseChannelUpgradeTargetVersion": defaults,
+            "validMasterVersions": sorted(set(defaults.values()), reverse=True),
+            "validNodeVersions": sorted(set(defaults.values()), reverse=True)}
+
+
 class StackMocks(Mocks):
     """Returns realistic outputs for every resource type and invoke the program uses."""
 
@@ -124,6 +142,8 @@ class StackMocks(Mocks):
             return {"number": MOCK_PROJECT_NUMBER, "projectId": self.project_id, "name": self.project_id}
         if args.token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": self.project_id, "region": self.region, "accessToken": "mock-token"}
+        if args.token == "gcp:container/getEngineVersions:getEngineVersions":
+            return engine_versions(args.args.get("location") or self.region, args.args.get("project") or self.project_id)
         return {}
 
     def new_resource(self, args: MockResourceArgs):
@@ -143,7 +163,13 @@ class StackMocks(Mocks):
         typ = args.typ
 
         if typ == "gcp:container/cluster:Cluster":
-            outputs.update(name=physical_name, endpoint=_ip(seed, "34.118.10"), location=location,
+            endpoints = dict(inputs.get("controlPlaneEndpointsConfig") or {})
+            endpoints["dnsEndpointConfig"] = {**endpoints.get("dnsEndpointConfig", {}),
+                                              "endpoint": f"gke-{seed[:16].hex()}.{location}.gke.goog"}
+            private = inputs.get("privateClusterConfig") or {}
+            outputs.update(name=physical_name, location=location, controlPlaneEndpointsConfig=endpoints,
+                           # With the private endpoint enforced, `endpoint` is the control plane's internal IP.
+                           endpoint=_ip(seed, "172.16.0" if private.get("enablePrivateEndpoint") else "34.118.10"),
                            masterAuth={"clusterCaCertificate": _fake_ca_certificate(seed)},
                            selfLink=f"https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{physical_name}")
             resource_id = f"projects/{project}/locations/{location}/clusters/{physical_name}"
@@ -286,8 +312,11 @@ def load_stack_file(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list
 
 
 def run_program(stack: str = "dev", config: Optional[dict[str, str]] = None, program: Optional[Any] = None,
-                secret_keys: Optional[list[str]] = None) -> Capture:
-    """Run `__main__.py` (or a callable) under mocks with the given config (default: the stack's files)."""
+                secret_keys: Optional[list[str]] = None, deploying: bool = False) -> Capture:
+    """Run `__main__.py` (or a callable) under mocks with the given config (default: the stack's files).
+
+    `deploying=True` runs it as `pulumi up` would (values refused only at deploy time are refused);
+    by default it is an offline preview, where they only warn."""
     skipped: list[str] = []
     if config is None:
         config, skipped = load_stack_file(stack)
@@ -313,6 +342,7 @@ def run_program(stack: str = "dev", config: Optional[dict[str, str]] = None, pro
             if await output.is_secret():
                 secret_outputs.add(name)
 
-    _sync_await(run_pulumi_func(run_and_collect_exports))
+    with contextlib.nullcontext() if deploying else offline_preview():
+        _sync_await(run_pulumi_func(run_and_collect_exports))
     return Capture(stack=stack, resources=list(monitor.records), outputs=outputs, secret_outputs=secret_outputs,
                    skipped_secrets=skipped)

@@ -189,9 +189,9 @@ def generated_worker_pods(running, rendered, tmp_path_factory) -> list[dict]:
 def test_generated_worker_pod_validates(generated_worker_pods, rendered):
     import kubernetes_validate
 
-    from tests.conftest import stack_config
+    from tests.conftest import kubernetes_schema_version
 
-    version = stack_config("dev")["airflow-gke:kubernetesVersion"] + ".0"  # the version the cluster targets
+    version = kubernetes_schema_version("dev")  # the version the cluster targets
     for worker in generated_worker_pods:
         assert worker["kind"] == "Pod" and worker["apiVersion"] == "v1"
         kubernetes_validate.validate(worker, version, strict=True)

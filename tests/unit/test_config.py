@@ -97,7 +97,7 @@ def fix_argv(problem: str) -> list[str]:
 
 
 def assert_valid_set_command(problem: str, key: str) -> list[str]:
-    """The fix is a well-formed `pulumi config set [--path] KEY VALUE` (or `rm --path`) for that key."""
+    """The fix is a well-formed `pulumi config set [--path] KEY VALUE` (or `rm [--path]`) for that key."""
     argv = fix_argv(problem)
     assert argv[:2] == ["pulumi", "config"], problem
     flags = [a for a in argv[3:] if a.startswith("--")]
@@ -112,7 +112,7 @@ def assert_valid_set_command(problem: str, key: str) -> list[str]:
     if argv[2] == "set":
         assert len(positional) == 2, f"`pulumi config set` takes KEY and one VALUE: {problem}"
     else:
-        assert argv[2] == "rm" and len(positional) == 1 and "--path" in flags, problem
+        assert argv[2] == "rm" and len(positional) == 1, problem
     return argv
 
 
@@ -260,9 +260,34 @@ def test_missing_required_value_names_the_set_command(key):
     assert argv[:4] == ["pulumi", "config", "set", key]
 
 
-def test_empty_string_counts_as_missing():
-    error = load_error(**{"airflow-gke:dagsRepo": ""})
-    assert "required" in problem_for(error, f"{PROJECT}:dagsRepo")
+@pytest.mark.parametrize("key", ["airflow-gke:dagsRepo", "gcp:region", "airflow-gke:dbTier", "airflow-gke:replicas",
+                                 "airflow-gke:masterAuthorizedNetworks", "airflow-gke:dagsSubpath",
+                                 "airflow-gke:kubernetesVersion", "airflow-gke:dagsSshKnownHosts"])
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_string_is_a_bad_value_not_unset(key, empty):
+    problem = problem_for(load_error(**{key: empty}), key)  # exactly one problem, required or not
+    assert "empty string" in problem and "required" not in problem
+    assert problem.endswith(f"Fix: pulumi config set {key} <value>, or pulumi config rm {key}")
+
+
+@pytest.mark.parametrize("backups, log_days, ok", [("7", "7", True), ("14", "7", True), ("3", "4", False),
+                                                   ("1", "7", False)])
+def test_fewer_backups_than_log_days_is_refused(backups, log_days, ok):
+    # Cloud SQL: "backup retention should be > transaction log retention" (terraform-google-sql-db#785).
+    overrides = {"dbBackupRetentionCount": backups, "dbLogRetentionDays": log_days}
+    if ok:
+        assert load(**overrides).database.backup_retention_count == int(backups)
+        return
+    problem = problem_for(load_error(**overrides), f"{PROJECT}:dbBackupRetentionCount")
+    assert "dbLogRetentionDays" in problem
+    argv = assert_valid_set_command(problem, f"{PROJECT}:dbBackupRetentionCount")
+    assert load(**{**overrides, "dbBackupRetentionCount": argv[4]}).database.backup_retention_count >= int(log_days)
+
+
+def test_an_enterprise_plus_tier_is_refused_on_the_enterprise_edition():
+    problem = problem_for(load_error(dbTier="db-perf-optimized-n-4"), f"{PROJECT}:dbTier")
+    argv = assert_valid_set_command(problem, f"{PROJECT}:dbTier")
+    assert load(dbTier=argv[4]).database.tier == argv[4]
 
 
 def test_missing_region_fix_suggests_a_usable_region():

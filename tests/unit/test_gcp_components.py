@@ -188,8 +188,8 @@ def test_cluster_hardening(stack):
     assert cluster["releaseChannel"]["channel"] == stack.cfg("releaseChannel") == "REGULAR"
     assert cluster["enableLegacyAbac"] is False
     assert cluster["masterAuth"]["clientCertificateConfig"]["issueClientCertificate"] is False
-    assert version_tuple(cluster["minMasterVersion"]) >= (1, 29)
-    assert cluster["minMasterVersion"] == stack.cfg("kubernetesVersion")
+    # No fixed minor on a release channel: the channel chooses (see test_control_plane.py).
+    assert "minMasterVersion" not in cluster
     assert cluster["deletionProtection"] is (stack.cfg("clusterDeletionProtection") == "true")
     if stack.standard:
         assert cluster["enableShieldedNodes"] is True
@@ -200,8 +200,8 @@ def test_cluster_hardening(stack):
 def test_master_authorized_networks_from_config(stack):
     config = stack.capture.one(CLUSTER).inputs["masterAuthorizedNetworksConfig"]
     expected = json.loads(stack.cfg("masterAuthorizedNetworks"))
-    assert expected, "the stack files set authorized networks"
-    assert [block["cidrBlock"] for block in config["cidrBlocks"]] == expected
+    assert bool(expected) == (stack.cfg("controlPlaneAccess") == "ip")  # dns needs no list, ip needs one
+    assert [block["cidrBlock"] for block in config.get("cidrBlocks", [])] == expected
     assert config.get("gcpPublicCidrsAccessEnabled") is False
 
 
@@ -428,8 +428,12 @@ def test_kubeconfig_is_secret_and_uses_the_auth_plugin(stack):
     kubeconfig = yaml.safe_load(capture.outputs["kubeconfig"])
     cluster = capture.one(CLUSTER)
     (entry,) = kubeconfig["clusters"]
-    assert entry["cluster"]["server"] == f"https://{cluster.outputs['endpoint']}"
-    assert entry["cluster"]["certificate-authority-data"] == cluster.outputs["masterAuth"]["clusterCaCertificate"]
+    if stack.cfg("controlPlaneAccess") == "ip":
+        assert entry["cluster"]["server"] == f"https://{cluster.outputs['endpoint']}"
+        assert entry["cluster"]["certificate-authority-data"] == cluster.outputs["masterAuth"]["clusterCaCertificate"]
+    else:  # the DNS endpoint has a publicly trusted certificate
+        dns = cluster.outputs["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["endpoint"]
+        assert entry["cluster"] == {"server": f"https://{dns}"}
     (user,) = kubeconfig["users"]
     assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert set(user["user"]) == {"exec"}, "no static token, password or client certificate"
@@ -489,7 +493,8 @@ def test_no_churn_between_runs(dev):
 def test_config_changes_reach_the_resources(dev):
     changed = run_stack("dev", dbTier="db-custom-4-15360", dbDiskSizeGb="100", namespace="data-platform",
                         registryKeepVersions="25", logRetentionDays="90", dbHighAvailability="true",
-                        masterAuthorizedNetworks='["192.0.2.0/28"]', dbDeletionProtection="false")
+                        controlPlaneAccess="ip", masterAuthorizedNetworks='["100.64.8.0/28"]',
+                        dbDeletionProtection="false")
     settings = changed.one(SQL_INSTANCE).inputs["settings"]
     assert dev.one(SQL_INSTANCE).inputs["settings"]["tier"] != "db-custom-4-15360"
     assert settings["tier"] == "db-custom-4-15360"
@@ -503,7 +508,7 @@ def test_config_changes_reach_the_resources(dev):
     assert keep[0]["mostRecentVersions"]["keepCount"] == 25
     assert changed.one(BUCKET).inputs["lifecycleRules"][0]["condition"]["age"] == 90
     cidrs = changed.one(CLUSTER).inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
-    assert [c["cidrBlock"] for c in cidrs] == ["192.0.2.0/28"]
+    assert [c["cidrBlock"] for c in cidrs] == ["100.64.8.0/28"]
 
 
 def test_standard_cluster_ignores_the_removed_default_pool_config(dev, autopilot):

@@ -18,10 +18,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.config import load_stack_config
+from components.config import KUBERNETES_SCHEMA_VERSION
 from preview.harness import ROOT, Capture, run_program
 from preview.render import write_outputs
-from tests.conftest import stack_config
+from tests.conftest import kubernetes_schema_version, stack_settings
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"
@@ -43,21 +43,6 @@ class Rendered:
     kubernetes_version: str  # as kubernetes-validate wants it: "1.33.0"
 
 
-def schema_version(stack: str) -> str:
-    """kubernetesVersion of the stack's validated config (e.g. "1.33") as "1.33.0"."""
-    config = stack_config(stack)
-
-    class Source:
-        @staticmethod
-        def get(namespace: str, key: str):
-            return config.get(f"{namespace}:{key}")
-
-    version = load_stack_config(Source()).cluster.kubernetes_version
-    match = re.fullmatch(r"1\.(\d+)(?:\.\d+)?", version)
-    assert match, version
-    return f"1.{match.group(1)}.0"
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, Rendered]:
     out = tmp_path_factory.mktemp("rendered")
@@ -77,7 +62,7 @@ def rendered(tmp_path_factory) -> dict[str, Rendered]:
         # template: the template passes only if a policy of the same capture really selects its labels.
         for policy in manifests_dir.glob("networkpolicy-*.yaml"):
             (pod_template_dir / policy.name).write_text(policy.read_text())
-        result[stack] = Rendered(stack, capture, manifests_dir, pod_template_dir, schema_version(stack))
+        result[stack] = Rendered(stack, capture, manifests_dir, pod_template_dir, kubernetes_schema_version(stack))
     return result
 
 
@@ -89,10 +74,11 @@ def yaml_files(directory: Path) -> list[Path]:
 
 # --- kubernetes-validate ---------------------------------------------------------------------------
 
-def test_schema_version_comes_from_config():
-    configured = stack_config("dev")["airflow-gke:kubernetesVersion"]  # "1.33" or "1.33.x"
-    assert schema_version("dev") == ".".join(configured.split(".")[:2]) + ".0"
-    assert re.fullmatch(r"1\.\d+\.0", schema_version("prod"))
+def test_schema_version_is_the_pinned_version_else_the_one_default():
+    assert kubernetes_schema_version("dev") == KUBERNETES_SCHEMA_VERSION + ".0"
+    assert re.fullmatch(r"1\.\d+\.0", kubernetes_schema_version("prod"))
+    assert stack_settings("dev", kubernetesVersion="1.31").cluster.schema_version == "1.31"
+    assert stack_settings("dev", kubernetesVersion="1.32.4").cluster.schema_version == "1.32"
 
 
 @pytest.mark.parametrize("stack", STACKS)

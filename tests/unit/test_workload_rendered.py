@@ -12,11 +12,10 @@ import re
 import pytest
 import yaml
 
-from components.config import load_stack_config
 from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
                                           init_containers, port_number)
 from preview.harness import Capture, run_program
-from tests.conftest import run_stack, stack_config
+from tests.conftest import run_stack, stack_config, stack_settings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 JOB = "kubernetes:batch/v1:Job"
@@ -56,14 +55,7 @@ def internal_load_balancer() -> Capture:
 
 def settings(capture: Capture, **overrides):
     """The validated stack config the capture was produced from."""
-    config = stack_config(capture.stack, **overrides)
-
-    class Source:
-        @staticmethod
-        def get(namespace: str, key: str):
-            return config.get(f"{namespace}:{key}")
-
-    return load_stack_config(Source())
+    return stack_settings(capture.stack, **overrides)
 
 
 def manifests(capture: Capture) -> list[dict]:

@@ -205,3 +205,36 @@ def test_cli_exits_non_zero_on_a_broken_graph_file(tmp_path, dev: Capture, capsy
     out = capsys.readouterr().out
     assert "[wi-pool-exists]" in out and "Result: FAILED" in out
     assert main(["--stack", "x", "--resources", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+
+
+# ---- graph loading -------------------------------------------------------------------------------
+def test_resources_json_records_the_provider_and_whether_a_resource_is_custom(dev: Capture):
+    items = {i["name"] + " " + i["type"]: i for i in (r.to_json() for r in dev.resources)}
+    (provider,) = [i for i in items.values() if i["type"] == "pulumi:providers:kubernetes"]
+    deployment = items["airflow-deployment kubernetes:apps/v1:Deployment"]
+    assert deployment["provider"] == provider["urn"] and deployment["custom"] is True
+    assert provider["urn"] not in deployment["dependencies"]  # only the provider field links them
+    assert items["airflow airflow-gke:index:AirflowWorkload"]["custom"] is False
+    graph = Graph.from_capture(dev)
+    assert provider["urn"] in graph.waits_for[deployment["urn"]]
+
+
+def test_components_are_waited_for_through_their_children_and_parents_are_not_dependencies():
+    def item(name, type_, parent=None, deps=(), custom=True, provider=None):
+        return {"urn": f"urn:{name}", "type": type_, "name": name, "parent": parent and f"urn:{parent}",
+                "dependencies": [f"urn:{d}" for d in deps], "protect": False, "custom": custom,
+                "provider": provider and f"urn:{provider}", "inputs": {}}
+    graph = Graph.from_json([
+        item("apis", "airflow-gke:index:ProjectServices", custom=False),
+        item("api-a", "gcp:projects/service:Service", parent="apis"),
+        item("inner", "airflow-gke:index:Inner", parent="apis", custom=False),
+        item("api-b", "gcp:projects/service:Service", parent="inner"),
+        item("vpc", "gcp:compute/network:Network", parent="apis", deps=["apis"]),
+        item("k8s", "pulumi:providers:kubernetes"),
+        item("ns", "kubernetes:core/v1:Namespace", provider="k8s"),
+    ])
+    assert graph.waits_for["urn:vpc"] == {"urn:api-a", "urn:api-b"}  # the component expands; parent is no edge
+    assert graph.waits_for["urn:ns"] == {"urn:k8s"}
+    assert "urn:apis" not in graph.waits_for  # components are not scheduled
+    with pytest.raises(ValueError, match="cycle"):
+        Graph.from_json([item("a", "gcp:x:X", deps=["b"]), item("b", "gcp:x:X", deps=["a"])]).topological_order()

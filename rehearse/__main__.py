@@ -61,7 +61,7 @@ def write_outputs_for(result: Rehearsal, stack: str, out_dir: Path) -> list[Path
     write_json(written[1], result.timelines)
     written[2].write_text(gantt_svg(result.up, stack))
     destroy = result.teardown or result.destroy
-    if destroy.steps:
+    if any(s.status == "deleted" for s in destroy.steps.values()):  # a destroy refused up front has no chart
         written.append(out_dir / "rehearsal-destroy.svg")
         written[-1].write_text(gantt_svg(destroy, stack))
     return written

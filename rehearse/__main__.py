@@ -64,6 +64,8 @@ def write_outputs_for(result: Rehearsal, stack: str, out_dir: Path) -> list[Path
     if any(s.status == "deleted" for s in destroy.steps.values()):  # a destroy refused up front has no chart
         written.append(out_dir / "rehearsal-destroy.svg")
         written[-1].write_text(gantt_svg(destroy, stack))
+    else:
+        (out_dir / "rehearsal-destroy.svg").unlink(missing_ok=True)  # no stale chart from an earlier run
     return written
 
 

@@ -148,14 +148,3 @@ class Graph:
             cycle = sorted(self.nodes[u].name for u in self.waits_for if u not in order)
             raise ValueError(f"dependency cycle among: {', '.join(cycle)}")
         return order
-
-    # -- editing (tests build broken variants of a real graph) ----------------------------------
-    def without_dependency(self, urn: str, removed: Iterable[str]) -> "Graph":
-        removed = set(removed)
-        nodes = []
-        for node in self.nodes.values():
-            copy = Node(**{**node.__dict__, "dependencies": list(node.dependencies)})
-            if node.urn == urn:
-                copy.dependencies = [d for d in node.dependencies if d not in removed]
-            nodes.append(copy)
-        return Graph(nodes)

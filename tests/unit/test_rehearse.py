@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import yaml
+
 from components.config import ConfigError
-from preview.harness import Capture
+from preview.harness import Capture, run_program
 from rehearse.__main__ import main, rehearse
 from rehearse.checks import DESTROY_CHECKS, UP_CHECKS
 from rehearse.graph import Graph
@@ -21,7 +23,6 @@ from rehearse.report import clock, gantt_svg
 from rehearse.rules import RULES_FILE, load_rules, parse_duration
 from rehearse.teardown import documented_switches, run_teardown_config
 from tests.conftest import stack_config
-from preview.harness import run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -118,7 +119,7 @@ def test_dev_critical_path_meets_the_issue_goal(rehearsals):
 
 # ---- the data file --------------------------------------------------------------------------------
 def test_every_rule_and_duration_has_a_public_source():
-    data = json.loads(json.dumps(__import__("yaml").safe_load(RULES_FILE.read_text())))
+    data = yaml.safe_load(RULES_FILE.read_text())
     for entry in data["durations"] + data["rules"]:
         assert SOURCE.search(entry["source"]), entry
     assert SOURCE.search(data["apis"]["wait_source"]) and SOURCE.search(data["apis"]["prerequisites_source"])

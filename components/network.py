@@ -94,7 +94,7 @@ class Network(pulumi.ComponentResource):
             # A stack re-created after such a teardown finds the old connection still tracked by the
             # service; update it instead of failing on create (GoogleCloudPlatform/cluster-toolkit#4744).
             update_on_creation_fail=True,
-            opts=child_options(self, opts, depends_on=[service_agent_role]))
+            opts=child_options(self, opts, depends_on=[service_agent, service_agent_role]))
 
         self.network_id = vpc.id
         self.network_self_link = vpc.self_link

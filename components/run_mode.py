@@ -28,5 +28,6 @@ def offline_preview() -> Iterator[None]:
 
 
 def is_deploying() -> bool:
-    """True during `pulumi up` (and destroy/refresh runs of the program), False in any preview."""
+    """True during the update of `pulumi up`; False in `pulumi preview` (and the preview phase of `up`) and
+    in the offline preview. (`pulumi destroy` does not run the program.)"""
     return not _offline_preview and not pulumi.runtime.is_dry_run()

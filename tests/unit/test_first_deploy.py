@@ -79,7 +79,7 @@ def test_the_peering_waits_for_the_service_networking_agent_and_its_range(stack)
     capture = stack.capture
     (agent,) = [r for r in capture.of_type(SERVICE_IDENTITY) if r.inputs["service"] == "servicenetworking.googleapis.com"]
     connection = capture.one(PSA_CONNECTION)
-    assert waits_for(capture, connection, agent)
+    assert agent.urn in connection.dependencies
     assert waits_for(capture, connection, capture.one(GLOBAL_ADDRESS))
     grants = [r for r in capture.of_type(PROJECT_IAM_MEMBER) if r.inputs["role"] == "roles/servicenetworking.serviceAgent"]
     assert [g.inputs["member"] for g in grants] == [agent.outputs["member"]]

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from components.airflow import AirflowWorkload
 from components.config import DEFAULT_RESOURCES, AirflowSettings
 from components.database import Database
+from components.identity import WorkloadIdentityBindings
 from components.network import Network
 from preview.harness import run_program
 
@@ -35,12 +36,15 @@ def other_program() -> None:
         "airflow_service_account": "af@team-proj.iam.gserviceaccount.com",
         "worker_service_account": "wk@team-proj.iam.gserviceaccount.com",
         "logs_bucket_url": "gs://team-logs"}, pulumi.ResourceOptions(providers=[existing_cluster]))
+    # An existing cluster's pool (a fleet host project's, not this project's).
+    WorkloadIdentityBindings("team-wi", {"workload_pool": "fleet-host.svc.id.goog", "namespace": "data-platform",
+                                         "bindings": {"airflow": "projects/team-proj/serviceAccounts/af@team-proj.iam.gserviceaccount.com"}})
 
 
 def test_components_compose_in_another_program():
     capture = run_program("other", {}, program=other_program)
     components = {r.name: r for r in capture.resources if not r.custom}
-    assert set(components) == {"shared-net", "metadata", "team-airflow"}
+    assert set(components) == {"shared-net", "metadata", "team-airflow", "team-wi"}
     for resource in capture.resources:
         if resource.custom and resource.type != "pulumi:providers:kubernetes":
             assert resource.parent in {c.urn for c in components.values()}, resource.name
@@ -57,5 +61,7 @@ def test_components_compose_in_another_program():
     assert deployment["spec"]["replicas"] == 2
     proxy = next(c for c in deployment["spec"]["template"]["spec"]["initContainers"] if c["name"] == "cloud-sql-proxy")
     assert proxy["args"][-1] == "team-proj:europe-west1:legacy-pg"
+    (binding,) = capture.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+    assert binding.inputs["member"] == "serviceAccount:fleet-host.svc.id.goog[data-platform/airflow]"
     labels = deployment["metadata"]["labels"]
     assert labels["app.kubernetes.io/instance"] == "team-airflow"

@@ -148,8 +148,9 @@ def test_an_api_the_program_does_not_enable_fires(dev_items):
 
 def test_peering_without_the_service_agent_fires_service_identity_before_peering(dev_items):
     def edit(items):
+        agent = of_type(items, SERVICE_IDENTITY, lambda i: i["inputs"]["service"] == "servicenetworking.googleapis.com")
         agent_role = of_type(items, PROJECT_IAM, lambda i: "servicenetworking" in i["inputs"]["role"])
-        drop_edges(of_type(items, CONNECTION), agent_role)
+        drop_edges(of_type(items, CONNECTION), agent + agent_role)
     assert fired(up(edited(dev_items, edit))) == {"service-identity-before-peering": {"airflow-psa"}}
 
 

@@ -36,7 +36,10 @@ cluster = Cluster(name, {"project": project, "network_id": network.network_id, "
 workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
     "workload_pool": cluster.workload_pool, "namespace": cfg.airflow.namespace,
     "bindings": {AIRFLOW_KSA: identity.airflow_service_account_name,
-                 WORKER_KSA: identity.worker_service_account_name}}, after_apis)
+                 WORKER_KSA: identity.worker_service_account_name},
+    # Stacks created before the bindings moved out of Identity keep theirs (no delete after create).
+    "aliases": {AIRFLOW_KSA: [pulumi.Alias(name=f"{name}-airflow-wi", parent=identity)],
+                WORKER_KSA: [pulumi.Alias(name=f"{name}-worker-wi", parent=identity)]}}, after_apis)
 airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,

@@ -8,7 +8,7 @@ terraform-google-modules/terraform-google-kubernetes-engine#916)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, TypedDict
+from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -99,6 +99,10 @@ class WorkloadIdentityBindingsArgs(TypedDict):
     """Kubernetes namespace of the service accounts."""
     bindings: Mapping[str, pulumi.Input[str]]
     """Kubernetes service account name -> Google service account (`projects/P/serviceAccounts/EMAIL`)."""
+    aliases: NotRequired[Mapping[str, Sequence[pulumi.Alias]]]
+    """Kubernetes service account name -> earlier names/parents of its binding in existing stacks. Without
+    them a moved binding is created anew and then the old one deleted, and deleting it removes the very
+    member the new one granted."""
 
 
 class WorkloadIdentityBindings(pulumi.ComponentResource):
@@ -109,7 +113,9 @@ class WorkloadIdentityBindings(pulumi.ComponentResource):
         for kubernetes_service_account, google_service_account in args["bindings"].items():
             member = pulumi.Output.all(args["workload_pool"], args["namespace"]).apply(
                 lambda parts, ksa=kubernetes_service_account: workload_identity_member(parts[0], parts[1], ksa))
+            aliases = args.get("aliases", {}).get(kubernetes_service_account)
             gcp.serviceaccount.IAMMember(
                 f"{name}-{kubernetes_service_account}", service_account_id=google_service_account,
-                role="roles/iam.workloadIdentityUser", member=member, opts=child_options(self, opts))
+                role="roles/iam.workloadIdentityUser", member=member,
+                opts=child_options(self, opts, aliases=list(aliases) if aliases else None))
         self.register_outputs({})

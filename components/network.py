@@ -76,6 +76,8 @@ class Network(pulumi.ComponentResource):
         # with "Required 'compute.globalAddresses.list' permission"
         # (GoogleCloudPlatform/cloud-foundation-fabric#1399). generateServiceIdentity creates it; we grant it
         # the role explicitly (the workaround in that thread), so the connection never races the grant.
+        # A beta resource in Terraform; pulumi-gcp is built from the google-beta provider, so the default
+        # provider serves it (pulumi/pulumi-gcp#702 and the other "terraform-provider-google-beta" upgrades).
         service_agent = gcp.projects.ServiceIdentity(
             f"{name}-servicenetworking-agent", project=project, service=SERVICE_NETWORKING,
             opts=child_options(self, opts))

@@ -89,6 +89,7 @@ class Resource:
     provider: Optional[str]
     outputs: dict = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # URNs this resource had before (moves, renames)
 
     @property
     def inputs(self) -> dict:
@@ -240,8 +241,24 @@ class RecordingMonitor(MockMonitor):
             dependencies=list(request.dependencies), raw_inputs=args.inputs, custom=bool(request.custom),
             protect=bool(request.protect), provider=request.provider or None,
             outputs=self.resources[response.urn].state, ignore_changes=list(request.ignoreChanges),
+            aliases=[_alias_urn(a, response.urn, request.type, request.parent) for a in request.aliases],
         ))
         return response
+
+
+def _alias_urn(alias, urn: str, typ: str, parent: str) -> str:
+    """The URN an alias stands for, as the engine resolves it (urn:pulumi:STACK::PROJECT::TYPES::NAME).
+
+    An empty spec field means "as now": the resource's own name, type or parent."""
+    if not alias.HasField("spec"):
+        return alias.urn
+    spec = alias.spec
+    stack, project, _, name = urn.split("::", 3)
+    parent_urn = "" if spec.noParent else (spec.parentUrn or parent)
+    # Children of the stack carry no stack type in their URNs.
+    parent_types = parent_urn.split("::")[2].removeprefix("pulumi:pulumi:Stack").lstrip("$") if parent_urn else ""
+    return "::".join([stack, project, (parent_types + "$" if parent_types else "") + (spec.type or typ),
+                      spec.name or name])
 
 
 @dataclass

@@ -53,6 +53,17 @@ def test_the_pool_is_taken_from_the_cluster_output_not_rebuilt_from_the_project(
                        "serviceAccount:fleet-host.svc.id.goog[airflow/airflow-worker]"}
 
 
+def test_existing_stacks_keep_their_bindings_where_they_moved_from(stack):
+    # Before issue 8 the bindings were children of Identity, named after the Google account. Without an
+    # alias `pulumi up` would create the new binding, then delete the old one: the same member, removed.
+    capture = stack.capture
+    previous = {f"urn:pulumi:{capture.stack}::airflow-gke::airflow-gke:index:Identity$"
+                f"gcp:serviceaccount/iAMMember:IAMMember::airflow-{suffix}-wi" for suffix in ("airflow", "worker")}
+    aliased = {urn for binding in workload_identity_bindings(capture) for urn in binding.aliases}
+    assert previous <= aliased
+    assert not {r.urn for r in capture.resources} & previous
+
+
 def test_the_airflow_workload_waits_for_the_bindings(stack):
     capture = stack.capture
     bindings = workload_identity_bindings(capture)

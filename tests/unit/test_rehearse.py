@@ -93,8 +93,10 @@ def test_cloud_sql_and_gke_build_in_parallel(rehearsals, stack):
     up = rehearsals[stack].up
     (sql,) = [s for s in up.steps.values() if s.node.type == SQL]
     (cluster,) = [s for s in up.steps.values() if s.node.type == CLUSTER]
-    assert sql.start < cluster.end and cluster.start < sql.end, "their build windows overlap"
-    assert up.total < sql.end - sql.start + cluster.end - cluster.start + 60
+    overlap = min(sql.end, cluster.end) - max(sql.start, cluster.start)
+    assert overlap >= cluster.duration / 2, "most of the cluster builds while Cloud SQL does"
+    # The whole deploy (APIs, network, workload included) takes less than the two builds one after the other.
+    assert up.total < sql.duration + cluster.duration
     critical_types = {up.steps[u].node.type for u in up.critical_path}
     assert SQL in critical_types and CLUSTER not in critical_types
 

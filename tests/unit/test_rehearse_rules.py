@@ -266,3 +266,14 @@ BREAKING_TESTS = {
 
 def test_every_rule_has_a_breaking_test_here():
     assert set(BREAKING_TESTS) == {r.id for r in RULES.rules}
+
+
+def test_cloud_sql_waiting_for_gke_puts_both_on_the_critical_path(dev_items):
+    def edit(items):
+        of_type(items, SQL)[0]["dependencies"].append(of_type(items, CLUSTER)[0]["urn"])
+    parallel, serial = up(dev_items), up(edited(dev_items, edit))
+    on_path = {serial.steps[u].node.type for u in serial.critical_path}
+    assert {SQL, CLUSTER} <= on_path
+    (sql,) = [s for s in serial.steps.values() if s.node.type == SQL]
+    (cluster,) = [s for s in serial.steps.values() if s.node.type == CLUSTER]
+    assert serial.total >= sql.duration + cluster.duration > parallel.total

@@ -136,6 +136,13 @@ def test_a_resource_not_waiting_for_its_api_fires(dev_items):
     assert fired(up(edited(dev_items, edit))) == {"api-enabled-before-use": {"airflow-vpc"}}
 
 
+def test_a_service_agent_generated_before_its_api_propagates_fires(dev_items):
+    def edit(items):
+        drop_edges(of_type(items, SERVICE_IDENTITY), of_type(items, SLEEP))
+    found = fired(up(edited(dev_items, edit)))
+    assert found == {"api-enabled-before-use": {"airflow-servicenetworking-agent"}}
+
+
 def test_an_api_the_program_does_not_enable_fires(dev_items):
     def edit(items):
         (sqladmin,) = of_type(items, SERVICE, lambda i: i["inputs"]["service"] == "sqladmin.googleapis.com")

@@ -14,6 +14,7 @@ PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
 SERVICE_NETWORKING = "servicenetworking.googleapis.com"
 PEERING_DELETION_POLICY = "REMOVE_PEERING"
+SERVICE_NETWORKING_AGENT_ROLE = "roles/servicenetworking.serviceAgent"
 
 
 class NetworkArgs(TypedDict):
@@ -82,7 +83,7 @@ class Network(pulumi.ComponentResource):
             f"{name}-servicenetworking-agent", project=project, service=SERVICE_NETWORKING,
             opts=child_options(self, opts))
         service_agent_role = gcp.projects.IAMMember(
-            f"{name}-servicenetworking-agent-role", project=project, role="roles/servicenetworking.serviceAgent",
+            f"{name}-servicenetworking-agent-role", project=project, role=SERVICE_NETWORKING_AGENT_ROLE,
             member=service_agent.member, opts=child_options(self, opts))
         self.private_services_connection = gcp.servicenetworking.Connection(
             f"{name}-psa", network=vpc.id, service=SERVICE_NETWORKING, reserved_peering_ranges=[psa_range.name],

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test unit integration scan bench venv tool-venvs postgres clean lint-workflows
+.PHONY: preview rehearse test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -30,6 +30,11 @@ postgres:
 ## Offline preview of STACK (dev|prod): resource tree, build/$(STACK)/resources.json and manifests/
 preview: venv
 	$(PY) -m preview --stack $(STACK)
+
+## Deploy rehearsal of STACK (or of RESOURCES=path/to/resources.json): replays pulumi up/destroy
+## against GCP's documented ordering rules; writes build/$(STACK)/rehearsal.{txt,json,svg}
+rehearse: venv
+	$(PY) -m rehearse --stack $(STACK)$(if $(RESOURCES), --resources $(RESOURCES))
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
 unit: venv .venv-checkov/.installed

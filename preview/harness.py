@@ -108,6 +108,9 @@ class Resource:
             "parent": self.parent,
             "dependencies": sorted(self.dependencies),
             "protect": self.protect,
+            "custom": self.custom,
+            # The provider resource this one is managed by (URN only): the engine waits for it too.
+            "provider": self.provider.rsplit("::", 1)[0] if self.provider else None,
             "inputs": self.masked_inputs,
         }
 

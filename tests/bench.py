@@ -63,7 +63,7 @@ def main() -> int:
     migrate_and_create_admin(objects)
     pod = make_pod(objects, "Deployment", "airflow", "bench-pod")
     repo, sync = sync_dags(pod, "bench-dags-repo", {"hello_dag.py": HELLO_DAG})
-    with airflow_running(pod) as api:
+    with airflow_running(pod, dag_repo=repo) as api:
         print(f"api_server_time_to_healthy_s: {api.healthy_after:.2f}", flush=True)
         api.login(*admin_credentials(objects))
         refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])

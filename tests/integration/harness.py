@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob
 import json
 import os
@@ -255,3 +256,21 @@ def sync_latency(api: Api, repo: DagRepo, emulator: GitSyncEmulator, subpath: st
 
     wait_until(visible, timeout, 0.5, what=f"DAG {dag_id} ({'changed' if change else 'new'}) visible in the API")
     return time.monotonic() - committed
+
+
+def trigger_to_task_start(api: Api, dag_id: str, timeout: float = 300) -> float:
+    """Trigger a run of `dag_id` and return the seconds until its first task instance started, i.e. the
+    task pod's process reported `running` through the execution API (its start_date)."""
+    status, body = api.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    assert status == 200, body
+    triggered = time.time()
+    status, run = api.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+    assert status == 200, run
+
+    def started():
+        _, body = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+        dates = [t["start_date"] for t in body.get("task_instances", []) if t.get("start_date")]
+        return min(dates) if dates else None
+
+    start = wait_until(started, timeout, 0.5, what=f"a task of {dag_id} started")
+    return datetime.datetime.fromisoformat(start).timestamp() - triggered

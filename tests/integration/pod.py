@@ -7,9 +7,11 @@ mount a symlink to that volume's folder (subPath mounts link to one file). Nothi
 command or a variable: commands, args, env and probes all come from the manifests.
 
 Deviations from the cluster, each explicit in `LocalPod.env(..., overrides)` calls of the tests:
-the scheduler runs LocalExecutor (no Kubernetes API here), remote logging goes to the local logs
-folder (the GCS provider is not installed), and host/port of the execution API URL point at the
-local api-server.
+the scheduler's KubernetesExecutor reaches the Kubernetes API emulator of tests/integration/kube/
+through a kubeconfig file (`[kubernetes_executor] in_cluster = False`, `config_file`) instead of
+in-cluster config, remote logging goes to the local logs folder (the GCS provider is not
+installed), and host/port of the execution API URL point at the local api-server. Task pods are
+run by the local kubelet of tests/integration/kube/kubelet.py, with the same two env deviations.
 """
 
 from __future__ import annotations

@@ -152,6 +152,9 @@ class Executor:
     def cluster(self):
         return self.api.cluster
 
+    def scheduler_log(self) -> str:
+        return (self.pod.root / "scheduler.log").read_text(errors="replace")
+
     def posted(self, dag_id: str) -> list[dict]:
         return [p for p in self.cluster.posted if p["metadata"]["annotations"]["dag_id"] == dag_id]
 
@@ -331,7 +334,7 @@ def test_failing_task_ends_failed_and_its_pod_is_handled_per_rendered_delete_set
     if delete:
         wait_until(lambda: executor.cluster.pod(name) is None, 60, 1, what="pod of the failed task deleted")
     else:  # kept for `kubectl logs` / `describe`, once the executor has handled its Failed event
-        wait_until(lambda: f"Event: {name} Failed" in executor.pod.log_tail("scheduler", 400), 60, 1,
+        wait_until(lambda: f"Event: {name} Failed" in executor.scheduler_log(), 60, 1,
                    what="executor saw the pod fail")
         time.sleep(5)
         assert executor.cluster.pod(name) is not None, "pod deleted despite delete_worker_pods_on_failure=False"
@@ -349,7 +352,7 @@ def test_pod_with_image_pull_error_fails_task_within_queued_timeout_with_actiona
     posted = executor.posted("exec_pull")
     # The executor requeues a pod that failed before the task started, pod_launch_failure_retries times.
     assert len(posted) == 1 + int(executor.settings["pod_launch_failure_retries"])
-    scheduler_log = executor.pod.log_tail("scheduler", 2000)
+    scheduler_log = executor.scheduler_log()
     for pod in posted:
         name = pod["metadata"]["name"]
         assert pod["spec"]["containers"][0]["image"] == MISSING_IMAGE

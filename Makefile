@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test unit integration scan bench venv tool-venvs postgres clean
+.PHONY: preview test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -38,6 +38,10 @@ unit: venv .venv-checkov/.installed
 ## Whole suite: unit + checkov scan + real PostgreSQL and real Airflow
 test: venv tool-venvs postgres
 	$(PY) -m pytest -q
+
+## Lint .github/ (actionlint + shellcheck, pinned in requirements.txt); also part of `make unit`/`make test`
+lint-workflows: venv
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
 
 bench: venv tool-venvs postgres
 	$(PY) -m tests.bench

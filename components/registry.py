@@ -38,6 +38,8 @@ class Registry(pulumi.ComponentResource):
             location=args["location"],
             repository_id=args["repository_id"],
             format="DOCKER",
+            # A pushed tag never moves: CI tags images with the commit SHA and the stack pins that tag.
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
             description="Airflow images (Airflow + DAG dependencies)",
             cleanup_policy_dry_run=False,
             cleanup_policies=[

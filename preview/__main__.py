@@ -10,8 +10,9 @@ from pathlib import Path
 
 from components.config import ConfigError
 
+from .cost import PriceError, estimate
 from .harness import ROOT, run_program
-from .render import output_lines, tree_lines, write_outputs
+from .render import output_lines, tree_lines, write_cost, write_outputs
 
 
 def _shown(path: Path) -> str:
@@ -31,8 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        cost = estimate(capture)
+    except PriceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     elapsed = time.monotonic() - started
     resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
+    cost_file = write_cost(cost, Path(args.out) / args.stack)
 
     print(f"Previewing stack '{args.stack}' offline (Pulumi mocks: no cloud calls, no Pulumi CLI)\n")
     print("\n".join(tree_lines(capture)))
@@ -42,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nEncrypted config left unset offline (generated values used): {', '.join(capture.skipped_secrets)}")
     manifests = len(list(manifests_dir.glob("*.yaml")))
     print(f"\nResources: {len(capture.resources)} to create; {manifests} Kubernetes manifests")
-    print(f"Wrote {_shown(resources_file)} and {_shown(manifests_dir)}/ in {elapsed:.1f}s")
+    print()
+    print("\n".join(cost.lines()))
+    print(f"\nWrote {_shown(resources_file)}, {_shown(cost_file)} and {_shown(manifests_dir)}/ in {elapsed:.1f}s")
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from .cost import CostReport
 from .harness import MASKED, Capture
 
 
@@ -32,6 +33,14 @@ def write_outputs(capture: Capture, out_dir: Path) -> tuple[Path, Path]:
             raise ValueError(f"two Kubernetes objects render to {path.name}")
         path.write_text(yaml.safe_dump(manifest, sort_keys=True))
     return resources_file, manifests_dir
+
+
+def write_cost(report: CostReport, out_dir: Path) -> Path:
+    """build/<stack>/cost.json: the rows, the total (`total_monthly_usd`) and the goals."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cost_file = out_dir / "cost.json"
+    cost_file.write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+    return cost_file
 
 
 def tree_lines(capture: Capture) -> list[str]:

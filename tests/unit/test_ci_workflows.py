@@ -1,0 +1,173 @@
+"""The GitHub Actions the project ships (.github/): linted by actionlint, pinned, least privilege, keyless."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GITHUB = ROOT / ".github"
+WORKFLOWS = {path.stem: path for path in sorted((GITHUB / "workflows").glob("*.yml"))}
+ACTION_FILES = [*WORKFLOWS.values(), *sorted((GITHUB / "actions").glob("*/action.yml"))]
+BIN = ROOT / ".venv" / "bin"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
+
+
+def tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    assert path, f"{name} is not installed: make venv installs it from requirements.txt"
+    return str(path)
+
+
+def actionlint(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def load(path: Path) -> dict:
+    # PyYAML reads the key `on` as True.
+    data = yaml.safe_load(path.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def jobs(name: str) -> dict:
+    return load(WORKFLOWS[name])["jobs"]
+
+
+def steps_using(job: dict, prefix: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(prefix)]
+
+
+def test_the_expected_workflows_exist():
+    assert set(WORKFLOWS) == {"pull-request", "deploy", "image", "e2e"}
+
+
+def test_actionlint_passes_on_every_workflow():
+    result = actionlint()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_really_lints(tmp_path):
+    # A broken workflow (unknown context, shell bug, bad `needs`) must be reported, or the test above proves nothing.
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    needs: missing\n    steps:\n"
+        "      - run: echo ${{ github.evnt.name }} $UNQUOTED_ARRAY[@]\n")
+    result = actionlint(str(workflows / "bad.yml"), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "missing" in result.stdout and "evnt" in result.stdout
+
+
+def test_e2e_verify_script_passes_shellcheck():
+    result = subprocess.run([tool("shellcheck"), str(ROOT / "scripts" / "e2e-verify.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: str(p.relative_to(GITHUB)))
+def test_every_action_is_pinned_to_a_commit_with_its_version(path):
+    for line in path.read_text().splitlines():
+        match = re.match(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
+        if not match or match.group(1).startswith("./"):
+            continue
+        assert PINNED.match(match.group(1)), f"{path.name}: {match.group(1)} is not pinned to a full commit SHA"
+        assert VERSION_COMMENT.search(match.group(2)), f"{path.name}: {match.group(1)} lacks a '# vX.Y.Z' comment"
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_least_privilege_permissions_and_concurrency(name):
+    workflow = load(WORKFLOWS[name])
+    assert workflow["permissions"] == {}, "workflow-level permissions must be empty; jobs ask for what they need"
+    for job_name, job in workflow["jobs"].items():
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"{name}.{job_name} sets no permissions"
+        assert "write-all" not in str(permissions) and all(v in ("read", "write", "none") for v in permissions.values())
+        uses_google = bool(steps_using(job, "./.github/actions/pulumi-setup"))
+        assert (permissions.get("id-token") == "write") == uses_google, \
+            f"{name}.{job_name}: id-token: write exactly when it authenticates to Google Cloud"
+        writes = {k for k, v in permissions.items() if v == "write"} - {"id-token"}
+        assert writes <= ({"pull-requests"} if name == "pull-request" else set()), f"{name}.{job_name}: {writes}"
+        assert workflow.get("concurrency") or job.get("concurrency"), f"{name}.{job_name} has no concurrency group"
+
+
+def test_no_long_lived_keys_anywhere():
+    for path in ACTION_FILES:
+        text = path.read_text()
+        for forbidden in ("credentials_json", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "secrets.GCP_SA_KEY"):
+            assert forbidden not in text, f"{path.name} uses {forbidden}"
+    setup = (GITHUB / "actions" / "pulumi-setup" / "action.yml").read_text()
+    assert "workload_identity_provider:" in setup and "google-github-actions/auth@" in setup
+
+
+def test_pull_request_runs_the_suite_then_previews_both_stacks_with_policy_and_comment():
+    pr = jobs("pull-request")
+    assert any("bash .ci/run" in str(step.get("run", "")) for step in pr["test"]["steps"])
+    preview = pr["preview"]
+    include = preview["strategy"]["matrix"]["include"]
+    assert preview["needs"] == "test" and [entry["stack"] for entry in include] == ["dev", "prod"]
+    pulumi, = steps_using(preview, "pulumi/actions@")
+    assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["comment-on-pr"] is True
+
+
+def test_deploy_runs_dev_then_prod_behind_its_protected_environment():
+    deploy = load(WORKFLOWS["deploy"])
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    dev, prod = deploy["jobs"]["dev"], deploy["jobs"]["prod"]
+    assert prod["needs"] == "dev" and prod["environment"] == "prod"
+    for job, stack in ((dev, "dev"), (prod, "prod")):
+        pulumi, = steps_using(job, "pulumi/actions@")
+        assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"].endswith(stack)
+        assert job["concurrency"]["cancel-in-progress"] is False
+
+
+def test_image_is_pushed_under_the_commit_sha_and_never_overwritten():
+    image = load(WORKFLOWS["image"])
+    assert image["on"]["push"]["paths"] == ["image/**"]
+    push = next(s for s in image["jobs"]["build-push"]["steps"] if s.get("id") == "push")
+    assert ':${GITHUB_SHA}"' in push["run"] and "already exists" in push["run"]
+    summary = image["jobs"]["build-push"]["steps"][-1]["run"]
+    assert "pulumi config set airflow-gke:airflowImage" in summary
+
+
+def test_registry_tags_are_immutable(dev):
+    repo = dev.one("gcp:artifactregistry/repository:Repository")
+    assert repo.inputs["dockerConfig"]["immutableTags"] is True
+
+
+def test_e2e_always_destroys_and_checks_health_and_a_dag_run():
+    e2e = load(WORKFLOWS["e2e"])
+    assert set(e2e["on"]) == {"workflow_dispatch"}
+    assert e2e["concurrency"]["cancel-in-progress"] is False
+    steps = e2e["jobs"]["e2e"]["steps"]
+    destroy = steps[-1]
+    assert destroy["if"] == "always()" and "pulumi destroy" in destroy["run"]
+    assert any("scripts/e2e-verify.sh" in str(s.get("run", "")) for s in steps)
+    verify = (ROOT / "scripts" / "e2e-verify.sh").read_text()
+    assert "/api/v2/monitor/health" in verify and "dags trigger" in verify and "reason=Scheduled" in verify
+
+
+def test_each_stack_uses_its_own_projects_identity():
+    # dev and prod may be separate projects, each with its bootstrap: a prod job must never get dev's identity.
+    def identity(text: str) -> set[str]:
+        return set(re.findall(r"vars\.GCP_(?:WORKLOAD_IDENTITY_PROVIDER|DEPLOYER_SA)_(DEV|PROD)", text))
+
+    include = jobs("pull-request")["preview"]["strategy"]["matrix"]["include"]
+    for entry in include:
+        assert identity(entry["workload_identity_provider"] + entry["service_account"]) == {entry["stack"].upper()}
+    setup, = steps_using(jobs("pull-request")["preview"], "./.github/actions/pulumi-setup")
+    assert setup["with"] == {"workload_identity_provider": "${{ matrix.workload_identity_provider }}",
+                             "service_account": "${{ matrix.service_account }}"}
+    for stack in ("dev", "prod"):
+        setup, = steps_using(jobs("deploy")[stack], "./.github/actions/pulumi-setup")
+        assert identity(str(setup["with"])) == {stack.upper()}
+    setup, = steps_using(jobs("e2e")["e2e"], "./.github/actions/pulumi-setup")
+    assert identity(str(setup["with"])) == {"DEV"}

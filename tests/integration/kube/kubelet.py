@@ -38,8 +38,10 @@ from ..gitsync import DagRepo, GitSyncEmulator
 from ..pod import LocalPod
 
 GIT_SYNC_IMAGES = "registry.k8s.io/git-sync/git-sync:*"
-# Seconds between the ErrImagePull and ImagePullBackOff states of a missing image (the real kubelet
-# backs off 10 s doubling to 300 s: kubernetes/kubernetes pkg/kubelet/images, `backOffPeriod`).
+# Seconds between the ErrImagePull and ImagePullBackOff states of a missing image. The real kubelet
+# backs off from 10 s doubling to 300 s (kubernetes/kubernetes pkg/kubelet/kubelet.go: backOffPeriod,
+# MaxContainerBackOff); shorter here, which changes nothing for the executor: it fails the task on
+# the first ErrImagePull ([kubernetes_executor] worker_pod_pending_fatal_container_state_reasons).
 PULL_BACKOFF_SECONDS = 5.0
 
 

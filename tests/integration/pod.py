@@ -180,8 +180,9 @@ class LocalPod:
         return env
 
     def env(self, container: dict, overrides: Optional[dict[str, str]] = None) -> dict[str, str]:
-        """Process env: image defaults + rendered env, container paths mapped to host paths."""
-        rendered = {**IMAGE_ENV, **self.rendered_env(container), **(overrides or {})}
+        """Process env: image defaults + rendered env, container paths mapped to host paths; `overrides`
+        are host-side values (e.g. the kubeconfig file) and are not mapped, wherever the checkout lives."""
+        rendered = {**IMAGE_ENV, **self.rendered_env(container)}
         mapped = {k: self.host_path(container, v) if v.startswith(("/opt/", "/git", "/home/", "/tmp")) else v
                   for k, v in rendered.items()}
         return {
@@ -190,6 +191,7 @@ class LocalPod:
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             **mapped,
+            **(overrides or {}),
         }
 
     def argv(self, container: dict, env: dict[str, str], extra_args: Optional[list[str]] = None) -> list[str]:

@@ -112,3 +112,16 @@ def test_discovery_for_the_dynamic_client(emulator):
     _, resources = call(emulator, "GET", "/api/v1")
     assert {"name": "pods", "kind": "Pod", "namespaced": True}.items() <= resources["resources"][0].items()
     assert call(emulator, "GET", "/version")[1]["major"] == "1"
+
+
+def test_local_pod_maps_rendered_container_paths_but_not_host_side_overrides(tmp_path):
+    """A checkout under /tmp or /home (CI runners) must not turn the scheduler's kubeconfig path into
+    a path inside the container's root."""
+    from tests.integration.pod import LocalPod
+
+    container = {"name": "scheduler", "env": [{"name": "AIRFLOW__CORE__DAGS_FOLDER", "value": "/opt/airflow/dags"}]}
+    pod = LocalPod.create([], {"containers": [container]}, tmp_path / "root", tmp_path / "volumes", NS)
+    host_file = "/tmp/checkout/build/kubeconfig.yaml"
+    env = pod.env(container, {"AIRFLOW__KUBERNETES_EXECUTOR__CONFIG_FILE": host_file})
+    assert env["AIRFLOW__KUBERNETES_EXECUTOR__CONFIG_FILE"] == host_file
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "root" / "scheduler" / "opt/airflow/dags")

@@ -29,6 +29,10 @@ CLUSTER_MODES = ("standard", "autopilot")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 POSTGRES_VERSIONS = ("POSTGRES_16", "POSTGRES_17")
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
+# Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+DAG_SOURCES = ("git-sync", "git-bundle")
+GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
 # Native sidecars (init containers with restartPolicy: Always) need Kubernetes >= 1.29.
 MIN_KUBERNETES_MINOR = 29
 
@@ -170,6 +174,7 @@ class AirflowSettings:
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None
     git_ssh_known_hosts: str = ""  # known_hosts lines for the ssh repo host; empty: host key not checked
+    dag_source: str = "git-sync"  # one of DAG_SOURCES
 
 
 @dataclass(frozen=True)
@@ -468,6 +473,8 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         reader.fail("dagsSshKnownHosts", known_hosts[:40], "known_hosts lines: HOST KEYTYPE KEY (ssh-keyscan output)",
                     fix='pulumi config set airflow-gke:dagsSshKnownHosts "$(ssh-keyscan github.com)"')
 
+    dag_source = _read_dag_source(reader, environment)
+
     return AirflowSettings(
         namespace=namespace,
         image=image,
@@ -492,7 +499,33 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
         metadata_retention_days=reader.integer("metadataRetentionDays", 90, 0, 3650),
         resources=_read_resources(reader, maintenance_cpu_limit),
+        dag_source=dag_source,
     )
+
+
+def _safe_json(raw: Optional[str]) -> Any:
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None  # reported where the key is read
+
+
+def _read_dag_source(reader: _Reader, environment: str) -> str:
+    """dagSource, default git-bundle on prod (runs pinned to the parsed commit) and git-sync elsewhere
+    (a cleared task picks up the newest push); keys of the other mode are refused, not ignored."""
+    dag_source = reader.string("dagSource", "git-bundle" if environment == "prod" else "git-sync",
+                               choices=DAG_SOURCES)
+    if dag_source == "git-bundle":
+        for key in GIT_SYNC_ONLY_KEYS:
+            if reader.raw(key) is not None:
+                reader.fail(key, reader.raw(key), "unset when airflow-gke:dagSource is git-bundle (no git-sync runs; "
+                            "airflow-gke:dagRefreshInterval sets how often the bundle is fetched)",
+                            fix=f"pulumi config rm {reader.full_key(key)}")
+        resources = _safe_json(reader.raw("containerResources"))
+        if isinstance(resources, dict) and "git-sync" in resources:
+            reader.fail("containerResources.git-sync", "{...}", "unset when airflow-gke:dagSource is git-bundle",
+                        fix=reader.path_fix("containerResources.git-sync", verb="rm"))
+    return dag_source
 
 
 def load_stack_config(source=None) -> StackConfig:

@@ -8,6 +8,10 @@
 - trigger-to-task-start latency p50/p95 through the KubernetesExecutor: POST dagRuns → the task pod's
   process reports `running` (task instance start_date); scheduler, pod creation on the loopback
   API emulator, the local kubelet's git-sync-init and the task process start included, image pull not
+- the same in git-bundle mode (airflow-gke:dagSource git-bundle): the real GitDagBundle fetching the
+  local repository at the rendered refresh interval
+- git-bundle task start on a repository with history: git bytes and seconds per task pod start, through
+  the rendered entry point (one commit, shallow) and with GitDagBundle alone (full bare clone)
 
 Usage: python -m tests.bench [--commits N] [--task-runs N]
 """
@@ -22,9 +26,12 @@ import sys
 import tempfile
 import time
 
+from tests.integration.bundle import (BUNDLE_SUBPATH, bundle_airflow, history_repo, migrate, own_database,
+                                      render_bundle_stack, task_start_cost)
 from tests.integration.harness import (HELLO_DAG, admin_credentials, airflow_running, dags_subpath, make_pod,
                                        prepare_database, render_dev, sync_dags, sync_latency, trigger_to_task_start)
-from tests.integration.pod import ROOT
+from tests.integration.gitsync import DagRepo
+from tests.integration.pod import ROOT, reset_dir
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
@@ -53,6 +60,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=6, help="DAG commits to time (alternating new/changed)")
     parser.add_argument("--task-runs", type=int, default=8, help="DAG runs to time trigger-to-task-start")
+    parser.add_argument("--history-commits", type=int, default=300, help="commits of the git-bundle history repo")
+    parser.add_argument("--blob-kib", type=int, default=256, help="incompressible KiB rewritten by each commit")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as out:
@@ -92,7 +101,45 @@ def main() -> int:
           f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)")
     print(f"trigger_to_task_start_p50_s: {statistics.median(starts):.1f}")
     print(f"trigger_to_task_start_p95_s: {percentile(starts, 0.95):.1f} (n={len(starts)}, KubernetesExecutor)")
+    bundle_latency(args.commits)
+    bundle_task_start(args.history_commits, args.blob_kib)
     return 0
+
+
+def bundle_latency(commits: int) -> None:
+    objects = render_bundle_stack("bench-bundle")
+    database = own_database(objects)
+    migrate(objects, database, "bench-bundle-job")
+    work = ROOT / "build" / "integration"
+    repo = DagRepo(reset_dir(work / "bench-bundle-repo"), "main")
+    repo.commit({f"{BUNDLE_SUBPATH}/hello_dag.py": HELLO_DAG}, "initial DAGs")
+    with bundle_airflow(objects, repo, "bench-bundle", reset_dir(work / "bench-bundle-spool"),
+                        database) as (pods, api):
+        api.login(*admin_credentials(objects))
+        processor_pod = pods["airflow-dag-processor"]
+        processor_env = processor_pod.rendered_env(processor_pod.container("dag-processor"))
+        refresh = int(processor_env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
+        latencies = []
+        for index in range(commits):
+            time.sleep(random.uniform(0, refresh))  # pushes arrive at any point of the refresh cycle
+            change = index % 2 == 1
+            seconds = sync_latency(api, repo, None, BUNDLE_SUBPATH, f"bench_dag_{index // 2}", change, timeout=120)
+            latencies.append(seconds)
+            print(f"  git-bundle commit {index + 1}: {'changed' if change else 'new'} file visible after "
+                  f"{seconds:.1f}s", file=sys.stderr, flush=True)
+    print(f"bundle_dag_sync_latency_p50_s: {statistics.median(latencies):.1f}")
+    print(f"bundle_dag_sync_latency_p95_s: {percentile(latencies, 0.95):.1f} "
+          f"(n={len(latencies)}, bundle refresh {refresh}s)")
+
+
+def bundle_task_start(commits: int, blob_kib: int, runs: int = 3) -> None:
+    objects = render_bundle_stack("bench-bundle")
+    repo, head = history_repo(ROOT / "build" / "integration" / "bench-history-repo", commits, blob_kib * 1024)
+    for entry_point, label in ((True, "entry_point_shallow"), (False, "gitdagbundle_clone")):
+        costs = [task_start_cost(objects, repo, head, f"bench-task-{label}-{i}", entry_point) for i in range(runs)]
+        print(f"bundle_task_start_{label}_mb: {statistics.median(c.git_bytes for c in costs) / 1e6:.2f} "
+              f"(repo: {commits} commits x {blob_kib} KiB)")
+        print(f"bundle_task_start_{label}_s: {statistics.median(c.seconds for c in costs):.2f} (median of {runs})")
 
 
 if __name__ == "__main__":

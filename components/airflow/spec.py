@@ -15,6 +15,7 @@ from typing import Optional
 import yaml
 
 from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, AirflowSettings
+from . import dag_source
 
 # Identities and names.
 AIRFLOW_KSA = "airflow"
@@ -47,6 +48,7 @@ POD_TEMPLATE_PATH = f"{AIRFLOW_HOME}/pod_templates/pod_template_file.yaml"
 AIRFLOW_CFG_PATH = f"{AIRFLOW_HOME}/airflow.cfg"
 GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
+FETCH_SCRIPT_PATH = f"{AIRFLOW_HOME}/{dag_source.FETCH_SCRIPT_KEY}"  # task pods' entry point in git-bundle mode
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 MIGRATION_WAIT_SECONDS = 600
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
@@ -353,13 +355,18 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
     return env
 
 
+def git_ssh_mounts(spec: WorkloadSpec) -> list[dict]:
+    if spec.settings.git_credentials_kind != "ssh":
+        return []
+    mounts = [{"name": "git-ssh-key", "mountPath": GIT_SSH_KEY_PATH, "subPath": "ssh", "readOnly": True}]
+    if spec.settings.git_ssh_known_hosts:
+        mounts.append({"name": "git-ssh-key", "mountPath": GIT_KNOWN_HOSTS_PATH, "subPath": "known_hosts",
+                       "readOnly": True})
+    return mounts
+
+
 def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
-    mounts = [{"name": "dags", "mountPath": GIT_ROOT}, {"name": "tmp", "mountPath": "/tmp"}]
-    if spec.settings.git_credentials_kind == "ssh":
-        mounts.append({"name": "git-ssh-key", "mountPath": GIT_SSH_KEY_PATH, "subPath": "ssh", "readOnly": True})
-        if spec.settings.git_ssh_known_hosts:
-            mounts.append({"name": "git-ssh-key", "mountPath": GIT_KNOWN_HOSTS_PATH, "subPath": "known_hosts",
-                           "readOnly": True})
+    mounts = [{"name": "dags", "mountPath": GIT_ROOT}, {"name": "tmp", "mountPath": "/tmp"}, *git_ssh_mounts(spec)]
     container = {
         "name": "git-sync-init" if one_time else "git-sync",
         "image": GIT_SYNC_IMAGE,
@@ -378,6 +385,19 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     return container
 
 
+def git_bundle_container(spec: WorkloadSpec, container: dict, fetches: bool = False) -> dict:
+    """In git-bundle mode an Airflow container gets its DAGs itself (GitDagBundle): the bundle env and the
+    dags volume writable as bundle storage; the git connection and SSH key only if it `fetches`.
+    Unchanged in git-sync mode."""
+    if not dag_source.is_git_bundle(spec.settings):
+        return container
+    env = dag_source.bundle_env(spec.settings, DAGS_MOUNT, GIT_SECRET_NAME, GIT_SSH_KEY_PATH, GIT_KNOWN_HOSTS_PATH,
+                                fetches)
+    mounts = [{**m, "readOnly": False} if m["name"] == "dags" else m for m in container["volumeMounts"]]
+    return {**container, "env": [*container["env"], *env],
+            "volumeMounts": [*mounts, *(git_ssh_mounts(spec) if fetches else [])]}
+
+
 # --- workloads -------------------------------------------------------------------------------
 
 def topology_spread(spec: WorkloadSpec, component: str) -> list[dict]:
@@ -390,8 +410,10 @@ def topology_spread(spec: WorkloadSpec, component: str) -> list[dict]:
 
 def deployment(spec: WorkloadSpec) -> dict:
     """The design's single Deployment: scheduler, UI, dag-processor, triggerer, maintenance, git-sync
-    and the Cloud SQL Auth Proxy as a native sidecar."""
+    and the Cloud SQL Auth Proxy as a native sidecar. In git-bundle mode without git-sync, and without
+    the dag-processor, which then runs once for all replicas (dag_processor.py)."""
     component = "airflow"
+    git_sync = not dag_source.is_git_bundle(spec.settings)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -411,17 +433,19 @@ def deployment(spec: WorkloadSpec) -> dict:
                     "terminationGracePeriodSeconds": 60,
                     "topologySpreadConstraints": topology_spread(spec, component),
                     "initContainers": [
-                        git_sync_container(spec, one_time=True),
+                        *([git_sync_container(spec, one_time=True)] if git_sync else []),
                         cloud_sql_proxy_container(spec),
                         wait_for_migrations_container(spec),
                     ],
                     "containers": [
-                        scheduler_container(spec),
-                        api_server_container(spec),
-                        dag_processor_container(spec),
-                        triggerer_container(spec),
-                        maintenance_container(spec),
-                        git_sync_container(spec),
+                        *(git_bundle_container(spec, c) for c in (
+                            scheduler_container(spec),
+                            api_server_container(spec),
+                            # git-bundle: one dag-processor for all replicas, dag_processor.py
+                            *([dag_processor_container(spec)] if git_sync else []),  # git-sync: no fetch
+                            triggerer_container(spec),
+                            maintenance_container(spec))),
+                        *([git_sync_container(spec)] if git_sync else []),
                     ],
                     "volumes": pod_volumes(spec),
                 },
@@ -531,6 +555,13 @@ def pod_template(spec: WorkloadSpec) -> dict:
     base["volumeMounts"] = airflow_mounts(with_pod_template=False)
     base["ports"] = [{"name": "worker-logs", "containerPort": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]
     del base["args"]
+    init_containers = [git_sync_container(spec, one_time=True)]
+    if dag_source.is_git_bundle(spec.settings):  # no clone of the branch head: the pinned commit, fetched shallow
+        base = git_bundle_container(spec, base, fetches=True)
+        base["command"] = dag_source.task_command(FETCH_SCRIPT_PATH)
+        base["volumeMounts"].append({"name": "config", "mountPath": FETCH_SCRIPT_PATH,
+                                     "subPath": dag_source.FETCH_SCRIPT_KEY, "readOnly": True})
+        init_containers = []
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -542,7 +573,7 @@ def pod_template(spec: WorkloadSpec) -> dict:
             "automountServiceAccountToken": False,
             "restartPolicy": "Never",
             "securityContext": pod_security(),
-            "initContainers": [git_sync_container(spec, one_time=True)],
+            **({"initContainers": init_containers} if init_containers else {}),
             "containers": [base],
             "volumes": pod_volumes(spec),
         },
@@ -557,6 +588,8 @@ def config_map(spec: WorkloadSpec) -> dict:
         "data": {
             "airflow.cfg": AIRFLOW_CFG,
             "pod_template_file.yaml": yaml.safe_dump(pod_template(spec), sort_keys=False),
+            **({dag_source.FETCH_SCRIPT_KEY: dag_source.fetch_script()} if dag_source.is_git_bundle(spec.settings)
+               else {}),
         },
     }
 

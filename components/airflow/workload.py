@@ -13,6 +13,8 @@ import pulumi_random as random
 
 from ..common import child_options, type_token
 from ..config import AirflowSettings
+from . import dag_source
+from .dag_processor import dag_processor_deployment
 from . import spec as manifests
 from .spec import WorkloadSpec
 
@@ -125,6 +127,10 @@ class AirflowWorkload(pulumi.ComponentResource):
                         else {"username": "git", "token": settings.git_credentials})
             if settings.git_ssh_known_hosts:
                 git_data["known_hosts"] = settings.git_ssh_known_hosts
+            if dag_source.is_git_bundle(settings) and settings.git_credentials_kind == "token":
+                git_data[dag_source.GIT_CONN_SECRET_KEY] = settings.git_credentials.apply(
+                    lambda token: dag_source.git_connection(settings, manifests.GIT_SSH_KEY_PATH,
+                                                            manifests.GIT_KNOWN_HOSTS_PATH, token=token))
             workload_inputs.append(k8s.core.v1.Secret(
                 f"{name}-git-credentials",
                 metadata=spec.apply(lambda s: manifests.metadata(s, manifests.GIT_SECRET_NAME, "git-sync")),
@@ -144,6 +150,9 @@ class AirflowWorkload(pulumi.ComponentResource):
                                    after_namespace + workload_inputs)
         self._declare(f"{name}-deployment", "Deployment", spec.apply(manifests.deployment), opts,
                       after_namespace + workload_inputs + [migrations])
+        if dag_source.is_git_bundle(settings):
+            self._declare(f"{name}-dag-processor", "Deployment", spec.apply(dag_processor_deployment), opts,
+                          after_namespace + workload_inputs + [migrations])
         self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
         if settings.metadata_retention_days > 0:

@@ -10,9 +10,11 @@ GCS provider is not installed), and the execution API URL / api-server port poin
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -20,6 +22,9 @@ import yaml
 from .harness import (AIRFLOW_CONTAINERS, psql, API_CONTAINER_PORT, admin_credentials, dags_subpath, deviations,
                       make_pod, sync_latency)
 from .pod import AIRFLOW_VENV, ROOT, find, secret_data, wait_until
+
+LATENCY_GOAL_SECONDS = 45
+
 
 # 1. migrations ------------------------------------------------------------------------------
 
@@ -210,15 +215,18 @@ def test_new_and_changed_dag_visible_within_bound(running, rendered):
     api.login(*admin_credentials(rendered))
     period = sync.period
     refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
-    bound = period + refresh + 45  # sync + listing + parse/serialise slack on a 2-core machine
+    bound = period + refresh + 45  # how long to wait before calling it a miss
     subpath = dags_subpath(pod)
     sync.start()
-    new = sync_latency(api, repo, sync, subpath, "synced_dag", change=False, timeout=bound)
-    changed = sync_latency(api, repo, sync, subpath, "synced_dag", change=True, timeout=bound)
+    samples = []
+    for change in (False, True):
+        time.sleep(random.uniform(0, period))  # pushes arrive at any point of the sync cycle
+        samples.append(sync_latency(api, repo, sync, subpath, "synced_dag", change=change, timeout=bound))
+    new, changed = samples
     print(f"DAG-sync latency: new file {new:.1f}s, changed file {changed:.1f}s "
           f"(git-sync period {period:.0f}s, dag-processor refresh {refresh}s, bound {bound:.0f}s)",
           file=sys.stderr)
-    assert new <= bound and changed <= bound
+    assert new <= LATENCY_GOAL_SECONDS and changed <= LATENCY_GOAL_SECONDS  # the goal, p95 ≤ 45 s (README)
 
 
 # Metadata clean-up CronJob -----------------------------------------------------------------------

@@ -419,7 +419,7 @@ def test_pulumi_yaml_defaults_agree_with_config_py(environment):
 
 def test_pulumi_yaml_declares_no_default_for_required_or_env_dependent_keys():
     env_dependent = {"replicas", "dbHighAvailability", "clusterRegional", "dbPulumiProtect",
-                     "dbBackupRetentionCount", "zone"}
+                     "dbBackupRetentionCount", "zone", "dagSource"}
     for key in env_dependent | {"dagsRepo"}:
         assert key in DECLARED, key
         assert "default" not in DECLARED[key], key

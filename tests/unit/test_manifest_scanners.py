@@ -25,7 +25,10 @@ from tests.conftest import stack_config
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"
-STACKS = ("dev", "prod")
+# Each DAG source is scanned (airflow-gke:dagSource): dev defaults to git-sync and prod to git-bundle;
+# prod-git-sync keeps the two-replica git-sync workload scanned too.
+VARIANTS = {"dev": ("dev", {}), "prod": ("prod", {}), "prod-git-sync": ("prod", {"dagSource": "git-sync"})}
+STACKS = tuple(VARIANTS)
 POD_TEMPLATE_FILE = "pod-template.yaml"
 
 needs_checkov = pytest.mark.skipif(
@@ -62,13 +65,13 @@ def schema_version(stack: str) -> str:
 def rendered(tmp_path_factory) -> dict[str, Rendered]:
     out = tmp_path_factory.mktemp("rendered")
     result = {}
-    for stack in STACKS:
-        capture = run_program(stack)
-        _, manifests_dir = write_outputs(capture, out / stack)
+    for name, (stack, overrides) in VARIANTS.items():
+        capture = run_program(stack, stack_config(stack, **overrides))
+        _, manifests_dir = write_outputs(capture, out / name)
         config_maps = [m for _, m in capture.kubernetes_objects()
                        if m["kind"] == "ConfigMap" and "pod_template_file.yaml" in m.get("data", {})]
         assert len(config_maps) == 1
-        pod_template_dir = out / f"{stack}-pod-template"
+        pod_template_dir = out / f"{name}-pod-template"
         pod_template_dir.mkdir()
         template = yaml.safe_load(config_maps[0]["data"]["pod_template_file.yaml"])
         (pod_template_dir / POD_TEMPLATE_FILE).write_text(yaml.safe_dump(template, sort_keys=True))
@@ -77,7 +80,7 @@ def rendered(tmp_path_factory) -> dict[str, Rendered]:
         # template: the template passes only if a policy of the same capture really selects its labels.
         for policy in manifests_dir.glob("networkpolicy-*.yaml"):
             (pod_template_dir / policy.name).write_text(policy.read_text())
-        result[stack] = Rendered(stack, capture, manifests_dir, pod_template_dir, schema_version(stack))
+        result[name] = Rendered(name, capture, manifests_dir, pod_template_dir, schema_version(stack))
     return result
 
 
@@ -85,6 +88,17 @@ def yaml_files(directory: Path) -> list[Path]:
     files = sorted(directory.glob("*.yaml"))
     assert files, f"nothing rendered in {directory}"
     return files
+
+
+def test_variants_scan_each_dag_source(rendered):
+    """Both DAG sources reach the scanners: git-sync containers in some variants, none in others."""
+    with_git_sync = set()
+    for name, r in rendered.items():
+        deployment = next(m for _, m in r.capture.kubernetes_objects() if m["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        if any(c["name"] == "git-sync" for c in pod["containers"]):
+            with_git_sync.add(name)
+    assert with_git_sync and with_git_sync != set(rendered), with_git_sync
 
 
 # --- kubernetes-validate ---------------------------------------------------------------------------

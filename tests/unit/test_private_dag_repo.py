@@ -103,3 +103,85 @@ def test_known_hosts_without_ssh_key_or_malformed_is_refused():
     ok = load_stack_config(config_with(dagsRepo="git@github.com:acme/dags.git", dagsSshKnownHosts=KNOWN_HOSTS,
                                        secrets={"dagsSshKey": SSH_KEY}))
     assert ok.airflow.git_ssh_known_hosts == KNOWN_HOSTS and ok.airflow.git_credentials_kind == "ssh"
+
+
+# --- git-bundle mode (airflow-gke:dagSource git-bundle): the credential reaches GitDagBundle's connection ---
+
+def bundle_pods(spec: s.WorkloadSpec) -> list[dict]:
+    """The containers that fetch DAGs in git-bundle mode: the dag-processor and the task pod's base."""
+    import yaml
+
+    from components.airflow.dag_processor import dag_processor_deployment
+
+    processor_pod = dag_processor_deployment(spec)["spec"]["template"]["spec"]
+    task_pod = yaml.safe_load(s.config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
+    return [(processor_pod, processor_pod["containers"]), (task_pod, task_pod["containers"])]
+
+
+@pytest.mark.parametrize("kind", ["token", "ssh"])
+def test_bundle_credentials_stay_out_of_containers_that_do_not_fetch(kind):
+    """The api-server serves connections it can see to any task (execution API): it, the scheduler, the
+    triggerer and the maintenance shell get neither the git connection nor the SSH key."""
+    spec = make_spec(dag_source="git-bundle", git_credentials_kind=kind, git_ssh_known_hosts=KNOWN_HOSTS
+                     if kind == "ssh" else "", dags_repo="git@git.example.com:acme/dags.git" if kind == "ssh"
+                     else "https://git.example.com/acme/dags.git")
+    pod = s.deployment(spec)["spec"]["template"]["spec"]
+    for container in pod["containers"]:
+        assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), container["name"]
+        assert not [m for m in container["volumeMounts"] if m["name"] == "git-ssh-key"], container["name"]
+
+
+def test_bundle_token_reaches_the_connection_only_as_a_secret_reference():
+    spec = make_spec(dag_source="git-bundle", git_credentials_kind="token")
+    for pod, airflow_containers in bundle_pods(spec):
+        assert not git_sync_containers(pod)
+        for container in airflow_containers:
+            connection = env(container)["AIRFLOW_CONN_DAGS_GIT"]
+            assert connection["valueFrom"]["secretKeyRef"] == {"name": s.GIT_SECRET_NAME, "key": "connection"}
+
+
+@pytest.mark.parametrize("known_hosts", ["", KNOWN_HOSTS])
+def test_bundle_ssh_key_and_known_hosts_are_files_the_connection_names(known_hosts):
+    import json
+
+    spec = make_spec(dag_source="git-bundle", git_credentials_kind="ssh", git_ssh_known_hosts=known_hosts,
+                     dags_repo="git@git.example.com:acme/dags.git")
+    for pod, airflow_containers in bundle_pods(spec):
+        volume = next(v for v in pod["volumes"] if v["name"] == "git-ssh-key")
+        assert volume["secret"]["secretName"] == s.GIT_SECRET_NAME and volume["secret"]["defaultMode"] == 0o440
+        for container in airflow_containers:
+            connection = json.loads(env(container)["AIRFLOW_CONN_DAGS_GIT"]["value"])
+            assert connection["host"] == "git@git.example.com:acme/dags.git"
+            mounts = {m["mountPath"]: m for m in container["volumeMounts"] if m["name"] == "git-ssh-key"}
+            assert connection["extra"]["key_file"] in mounts
+            assert all(m["readOnly"] for m in mounts.values())
+            if known_hosts:  # the host key is checked against the configured lines, never learnt
+                assert connection["extra"]["strict_host_key_checking"] == "yes"
+                assert connection["extra"]["known_hosts_file"] in mounts
+            else:  # as git-sync with GITSYNC_SSH_KNOWN_HOSTS=false
+                assert connection["extra"]["strict_host_key_checking"] == "no"
+                assert "known_hosts_file" not in connection["extra"]
+
+
+@pytest.mark.parametrize("kind, repo, secret_key, value", [
+    ("token", "https://github.com/acme/private-dags.git", "airflow-gke:dagsGitToken", TOKEN),
+    ("ssh", "git@github.com:acme/private-dags.git", "airflow-gke:dagsSshKey", SSH_KEY),
+])
+def test_bundle_stack_stores_the_credential_only_in_the_git_secret(kind, repo, secret_key, value):
+    import json
+
+    config = stack_config("dev", dagsRepo=repo, dagSource="git-bundle", **{secret_key: value})
+    for key in ("airflow-gke:gitSyncPeriod", "airflow-gke:gitSyncMaxFailures"):
+        config.pop(key, None)
+    capture = run_program("dev", config, secret_keys=[secret_key])
+    git_secret = {r.name: r for r in capture.of_type("kubernetes:core/v1:Secret")}["airflow-git-credentials"]
+    stored = git_secret.inputs["stringData"]
+    if kind == "token":
+        connection = json.loads(stored["connection"])
+        assert connection == {"conn_type": "git", "host": repo, "login": "git", "password": TOKEN}
+    else:
+        assert stored["ssh-key"] == value and "connection" not in stored
+    assert value not in str(git_secret.masked_inputs), "secret shown unmasked in resources.json"
+    for resource, manifest in capture.kubernetes_objects():
+        if resource.name != "airflow-git-credentials":
+            assert value not in str(manifest), f"{resource.name} carries the credential"

@@ -91,7 +91,9 @@ def migration_job(capture: Capture) -> dict:
 
 
 def pod_workloads(capture: Capture) -> list[tuple[str, dict]]:
-    return [("Deployment", find(capture, "Deployment", "airflow")["spec"]["template"]["spec"]),
+    dag_processor = [("Deployment", d["spec"]["template"]["spec"]) for d in kinds(capture, "Deployment")
+                     if d["metadata"]["name"] == "airflow-dag-processor"]  # git-bundle mode only
+    return [("Deployment", find(capture, "Deployment", "airflow")["spec"]["template"]["spec"]), *dag_processor,
             ("Job", migration_job(capture)["spec"]["template"]["spec"]),
             ("CronJob", kinds(capture, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
             ("pod template", pod_template(capture)["spec"])]
@@ -154,7 +156,12 @@ def test_deployment_has_the_design_containers(request, stack):
     capture = request.getfixturevalue(stack)
     pod = deployment_pod(capture)
     main = containers(pod)
-    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+    git_sync = settings(capture).airflow.dag_source == "git-sync"  # git-bundle: Airflow fetches DAGs itself
+    if git_sync:
+        assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+    else:  # the one dag-processor runs in a Deployment of its own (components/airflow/dag_processor.py)
+        assert set(main) == set(AIRFLOW_CONTAINERS) - {"dag-processor"}
+        main.update(containers(find(capture, "Deployment", "airflow-dag-processor")["spec"]["template"]["spec"]))
     image = settings(capture).airflow.image
     for name in AIRFLOW_CONTAINERS:
         assert main[name]["image"] == image, name
@@ -283,7 +290,8 @@ def test_every_container_is_hardened_and_sized(request, stack):
             assert security["capabilities"]["drop"] == ["ALL"] and not security["capabilities"].get("add"), (kind, name)
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}, (kind, name)
             assert security["readOnlyRootFilesystem"] is True, (kind, name)
-    assert seen == {AIRFLOW_UID, GIT_SYNC_UID, PROXY_UID}
+    git_sync = settings(capture).airflow.dag_source == "git-sync"
+    assert seen == {AIRFLOW_UID, PROXY_UID, *([GIT_SYNC_UID] if git_sync else [])}
 
 
 # --- environment and secrets --------------------------------------------------------------------
@@ -296,7 +304,7 @@ def test_airflow_env_settings_and_secret_references(request, stack):
     secret = find(capture, "Secret", "airflow-secrets")
     image = settings(capture).airflow.image
     checked = 0
-    for kind, pod in pod_workloads(capture)[:2]:
+    for kind, pod in [w for w in pod_workloads(capture) if w[0] in ("Deployment", "Job")]:
         for container in every_container(pod):
             if container["image"] != image:
                 continue
@@ -374,8 +382,11 @@ def test_pod_template_has_dags_logging_api_url_and_no_credentials(request, fixtu
     assert [c["name"] for c in pod["containers"]] == ["base"]
     base = pod["containers"][0]
     assert base["image"] == settings(capture).airflow.image
-    assert [c["name"] for c in pod["initContainers"]] == ["git-sync-init"]
-    assert env_value(pod["initContainers"][0], "GITSYNC_ONE_TIME") == "true"
+    if settings(capture).airflow.dag_source == "git-sync":
+        assert [c["name"] for c in pod["initContainers"]] == ["git-sync-init"]
+        assert env_value(pod["initContainers"][0], "GITSYNC_ONE_TIME") == "true"
+    else:  # git-bundle: the base container fetches the pinned commit itself (tests/unit/test_dag_source.py)
+        assert "initContainers" not in pod and base["command"][0] == "python"
     assert pod["serviceAccountName"] == "airflow-worker"
     assert find(capture, "ServiceAccount", "airflow-worker")
     deployment_env = containers(deployment_pod(capture))["scheduler"]
@@ -536,7 +547,8 @@ def test_migration_job_name_changes_with_the_image_only(dev, custom):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_deployment_waits_for_the_migration_job(request, stack):
     capture = request.getfixturevalue(stack)
-    assert capture.one(JOB).urn in capture.one(DEPLOYMENT).dependencies
+    deployments = capture.of_type(DEPLOYMENT)
+    assert deployments and all(capture.one(JOB).urn in d.dependencies for d in deployments)
 
 
 def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(dev):

@@ -1,0 +1,304 @@
+"""Set-up for git-bundle mode (airflow-gke:dagSource = git-bundle) on real Airflow: a stack rendered in
+that mode, a local DAG repository standing in for the remote one, the rendered dag-processor, api-server
+and scheduler, and task pods run from the rendered pod template with the command the executor gives.
+
+Deviations from the cluster, besides those of harness.py (`deviations()`):
+- git reaches the local repository instead of the rendered remote URL through git's own URL rewriting
+  (`url.<local>.insteadOf=<rendered URL>` in GIT_CONFIG_* env): every git call Airflow or the task pod's
+  entry point makes is otherwise as rendered (connection, bundle config, storage path).
+- a PostgreSQL database and role of its own (`airflow_bundle`, same password), so these tests share the
+  server with the other integration tests without their lock: the rendered connection string with only
+  user and database name changed (`own_database`);
+- the scheduler's executor is tests/integration/spool_executor.py: it writes the command the
+  KubernetesExecutor would put in the task pod instead of creating the pod; `TaskPods` runs the
+  rendered pod template with that command and only the pod's env and volumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import yaml
+
+from preview.harness import run_program
+from preview.render import write_outputs
+from tests.conftest import stack_config
+
+from .gitsync import DagRepo
+from .harness import WORK, Api, deviations, make_pod, psql
+from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
+
+BUNDLE_REPO_URL = "https://git.example.test/acme/dags.git"
+BUNDLE_SUBPATH = "dags"
+# process → rendered Deployment that runs it in git-bundle mode (the dag-processor has its own, dag_processor.py)
+BUNDLE_PROCESSES = {"api-server": "airflow", "scheduler": "airflow", "dag-processor": "airflow-dag-processor"}
+SPOOL_EXECUTOR = "tests.integration.spool_executor.SpoolExecutor"
+
+PINNED_DAG = '''\
+import os
+
+from airflow.sdk import dag, task
+
+MARKER = "{marker}"
+
+
+@dag(dag_id="{dag_id}", schedule=None, catchup=False, tags=["airflow-gke", "{tag}"])
+def pinned():
+    @task
+    def first():
+        print("git connection in the task's env:", "AIRFLOW_CONN_DAGS_GIT" in os.environ)
+        print("running code of commit", MARKER)
+        return MARKER
+
+    @task
+    def second(upstream):
+        print("running code of commit", MARKER, "after", upstream)
+        return MARKER
+
+    second(first())
+
+
+pinned()
+'''
+
+
+def pinned_dag(dag_id: str, marker: str, tag: str = "v") -> str:
+    return PINNED_DAG.format(dag_id=dag_id, marker=marker, tag=tag)
+
+
+def render_bundle_stack(name: str = "dev-bundle", **overrides: str) -> list[dict]:
+    """The dev stack in git-bundle mode, written to build/<name>/manifests/."""
+    config = stack_config("dev", **{"dagSource": "git-bundle", "dagsRepo": BUNDLE_REPO_URL, "dagsRef": "main",
+                                    "dagsSubpath": BUNDLE_SUBPATH, **overrides})
+    for key in ("gitSyncPeriod", "gitSyncMaxFailures"):  # git-sync-only keys are refused in this mode
+        config.pop(f"airflow-gke:{key}", None)
+    _, manifests_dir = write_outputs(run_program("dev", config), ROOT / "build" / name)
+    return load_manifests(manifests_dir)
+
+
+def own_database(objects: list[dict], name: str = "airflow_bundle") -> dict[str, str]:
+    """An empty database `name` owned by role `name` (rendered password); the env override pointing
+    Airflow at it."""
+    url = urlsplit(secret_data(find(objects, "Secret", "airflow-secrets"))["sql-alchemy-conn"])
+    password = unquote(url.password)
+    psql(f'drop database if exists "{name}" with (force)')
+    psql(f"do $$ begin if not exists (select from pg_roles where rolname = '{name}') then "
+         f"create role \"{name}\" login; end if; end $$")
+    psql(f"alter role \"{name}\" with login password '{password}'")
+    psql(f'create database "{name}" owner "{name}"')
+    netloc = f"{quote(name, safe='')}:{quote(password, safe='')}@{url.hostname}:{url.port}"
+    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(url._replace(netloc=netloc, path=f"/{name}"))}
+
+
+def migrate(objects: list[dict], database: dict[str, str], workdir: str) -> None:
+    """The rendered migration Job's containers (db-migrate, create-admin-user) against `database`."""
+    job = make_pod(objects, "Job", None, workdir)
+    for container in ("db-migrate", "create-admin-user"):
+        result = job.run(container, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **database})
+        if result.returncode != 0:
+            raise AssertionError(f"{container} failed: {result.stdout[-2000:]}{result.stderr[-3000:]}")
+
+
+def rendered_pod_template(objects: list[dict]) -> dict:
+    return yaml.safe_load(find(objects, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+
+
+def git_redirect(repo: Path, url: str = BUNDLE_REPO_URL) -> dict[str, str]:
+    """Env that makes git fetch `url` from the local repository (git-config(1) url.<base>.insteadOf)."""
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{repo}.insteadOf", "GIT_CONFIG_VALUE_0": url}
+
+
+def bundle_version_of(api: Api, dag_id: str) -> str | None:
+    status, body = api.request("GET", f"/api/v2/dags/{dag_id}")
+    return body.get("bundle_version") if status == 200 else None
+
+
+def wait_parsed(api: Api, dag_id: str, commit: str, timeout: float = 120) -> float:
+    """Seconds until the dag-processor recorded `commit` as the DAG's bundle version."""
+    started = time.monotonic()
+    wait_until(lambda: bundle_version_of(api, dag_id) == commit, timeout, 0.5,
+               what=f"{dag_id} parsed at {commit[:10]}")
+    return time.monotonic() - started
+
+
+@dataclass
+class Spooled:
+    """One task the scheduler handed to the executor: the task pod's command."""
+
+    path: Path
+    dag_id: str
+    task_id: str
+    run_id: str
+    args: list[str]
+
+    @property
+    def workload(self) -> dict:
+        return json.loads(self.args[self.args.index("--json-string") + 1])
+
+    @property
+    def bundle_version(self) -> str | None:
+        return self.workload["bundle_info"]["version"]
+
+
+@dataclass
+class TaskPods:
+    """Runs task pods from the rendered pod template, one fresh pod (empty volumes) per task, like a new
+    node would: the container's command from the template, the executor's args after it."""
+
+    objects: list[dict]
+    spool: Path
+    api_port: int
+    git_env: dict[str, str]
+    started: list[LocalPod] = field(default_factory=list)
+
+    def next_task(self, dag_id: str, task_id: str, run_id: str, timeout: float = 120) -> Spooled:
+        def spooled():
+            for path in sorted(self.spool.glob("*.json")):
+                record = json.loads(path.read_text())
+                if (record["dag_id"], record["task_id"], record["run_id"]) == (dag_id, task_id, run_id):
+                    return Spooled(path, dag_id, task_id, run_id, record["args"])
+            return None
+
+        return wait_until(spooled, timeout, 0.5, what=f"{dag_id}.{task_id} of {run_id} handed to the executor")
+
+    def run(self, task: Spooled, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        pod = task_pod(self.objects, f"task-pods/{name}")
+        work = pod.root.parent
+        self.started.append(pod)
+        base = pod.container("base")
+        overrides = {**deviations(pod, self.api_port, "base"), **self.git_env}
+        env = pod.env(base, overrides)
+        argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a for a in pod.argv(base, env, task.args)]
+        result = subprocess.run(argv, env=env, cwd=pod.host_path(base, "/opt/airflow"), capture_output=True,
+                                text=True, timeout=timeout)
+        (work / "output.log").write_text(result.stdout + result.stderr)
+        (self.spool / f"{task.path.stem}.result").write_text(str(result.returncode))
+        task.path.unlink()
+        return result
+
+
+
+@contextlib.contextmanager
+def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path, database: dict[str, str]):
+    """The rendered api-server and scheduler (Deployment `airflow`) and dag-processor (Deployment
+    `airflow-dag-processor`) of git-bundle mode; yields ({deployment name: pod}, Api); the scheduler's
+    executor spools task commands to `spool`."""
+    pods = {name: make_pod(objects, "Deployment", name, f"{workdir}-{name}")
+            for name in sorted(set(BUNDLE_PROCESSES.values()))}
+    api_port = free_port()
+    git_env = git_redirect(repo.path)
+    for process, deployment in BUNDLE_PROCESSES.items():
+        pod = pods[deployment]
+        overrides = {**deviations(pod, api_port, process), **git_env, **database}
+        if process == "scheduler":
+            overrides.update({"AIRFLOW__CORE__EXECUTOR": SPOOL_EXECUTOR, "AIRFLOW_GKE_SPOOL_DIR": str(spool),
+                              "PYTHONPATH": str(ROOT)})
+        pod.start(process, overrides, replace_args={"8080": str(api_port)})
+    try:
+        wait_until(lambda: pods["airflow"].probe("api-server", "startupProbe", port_map={8080: api_port})[0], 180,
+                   what="api-server healthy")
+        yield pods, Api(api_port)
+    finally:
+        for pod in pods.values():
+            pod.stop_all()
+
+
+def storage_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+# --- one container of a rendered pod, running a bundle operation (no scheduler, no database) -------------
+
+TRACK = """
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+bundle = DagBundlesManager().get_bundle("dags")
+bundle.initialize()
+print("TRACKING", bundle.get_current_version().version)
+"""
+
+# What the task runner does first with a workload (task_runner.parse): the bundle at the pinned version.
+AT_VERSION = """
+import json, sys
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+info = json.loads(sys.argv[sys.argv.index("--json-string") + 1])["bundle_info"]
+bundle = DagBundlesManager().get_bundle(info["name"], version=info["version"])
+bundle.initialize()
+print("TASK", (bundle.path / "pinned.py").read_text().split("MARKER = ")[1].split()[0])
+"""
+
+
+def run_python(pod: LocalPod, container: str, script: str, overrides: dict) -> subprocess.CompletedProcess:
+    """`python -c script` with the container's rendered env (+ overrides) and its folders."""
+    env = pod.env(pod.container(container), {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    return subprocess.run(["python", "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=pod.host_path(pod.container(container), "/opt/airflow"))
+
+
+def task_pod(objects: list[dict], name: str) -> LocalPod:
+    """A fresh task pod (empty volumes, as on a new node) from the rendered pod template."""
+    template = rendered_pod_template(objects)
+    work = reset_dir(WORK / name)
+    return LocalPod.create(objects, template["spec"], work / "root", work / "volumes",
+                           template["metadata"]["namespace"])
+
+
+def start_task(pod: LocalPod, commit: str, overrides: dict, entry_point: bool = True) -> subprocess.CompletedProcess:
+    """Start the task pod's base container on an execute_workload-shaped command pinned to `commit`:
+    through the rendered command (the fetch script), or with GitDagBundle alone (`entry_point=False`)."""
+    base = pod.container("base")
+    env = pod.env(base, {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False", **overrides})
+    workload = json.dumps({"bundle_info": {"name": "dags", "version": commit}})
+    args = ["python", "-c", AT_VERSION, "--json-string", workload]
+    argv = pod.argv(base, env, args) if entry_point else args
+    argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a for a in argv]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=pod.host_path(base, "/opt/airflow"))
+
+
+def bundle_storage(pod: LocalPod, container: str) -> Path:
+    """The container's bundle storage folder (the rendered DAG_BUNDLE_STORAGE_PATH) on this machine."""
+    c = pod.container(container)
+    return Path(pod.host_path(c, pod.rendered_env(c)["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"]))
+
+
+def history_repo(path: Path, commits: int, blob_bytes: int) -> tuple[DagRepo, str]:
+    """A DAG repository with history: every commit rewrites an incompressible file of `blob_bytes`."""
+    repo = DagRepo(reset_dir(path), "main")
+    commit = ""
+    for index in range(commits):
+        blob = base64.b64encode(os.urandom(blob_bytes * 3 // 4)).decode()
+        commit = repo.commit({f"{BUNDLE_SUBPATH}/pinned.py": pinned_dag("pinned", f"c{index}"),
+                              "data/blob.txt": blob}, f"commit {index}")
+    return repo, commit
+
+
+@dataclass
+class TaskStartCost:
+    seconds: float
+    git_bytes: int  # git objects the task pod got: the fetch script's report, or GitDagBundle's bare clone
+    cloned: bool  # GitDagBundle's bare clone of the whole repository is there
+
+
+def task_start_cost(objects: list[dict], repo: DagRepo, commit: str, name: str, entry_point: bool) -> TaskStartCost:
+    pod = task_pod(objects, name)
+    started = time.monotonic()
+    result = start_task(pod, commit, git_redirect(repo.path), entry_point)
+    seconds = time.monotonic() - started
+    if result.returncode != 0 or "TASK" not in result.stdout:
+        raise AssertionError(f"task start failed: {result.stdout[-2000:]}{result.stderr[-3000:]}")
+    bare = bundle_storage(pod, "base") / "dags" / "bare"
+    if bare.exists():
+        return TaskStartCost(seconds, storage_bytes(bare / "objects"), True)
+    report = next(json.loads(line) for line in result.stdout.splitlines() if '"fetched_bytes"' in line)
+    return TaskStartCost(seconds, report["fetched_bytes"], False)
+
+

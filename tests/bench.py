@@ -9,12 +9,15 @@
 - a long soak (tests/integration/soak.py) on a PostgreSQL with the dev tier's limit: peak
   connections, peak memory per container, probe cost, dag-processor CPU per hour (rendered re-parse
   interval vs 10 s), logs growth and the steady state the groomer keeps
+- trigger-to-task-start latency p50/p95 through the KubernetesExecutor: POST dagRuns → the task pod's
+  process reports `running` (task instance start_date); scheduler, pod creation on the loopback
+  API emulator, the local kubelet's git-sync-init and the task process start included, image pull not
 - the same in git-bundle mode (airflow-gke:dagSource git-bundle): the real GitDagBundle fetching the
   local repository at the rendered refresh interval
 - git-bundle task start on a repository with history: git bytes and seconds per task pod start, through
   the rendered entry point (one commit, shallow) and with GitDagBundle alone (full bare clone)
 
-Usage: python -m tests.bench [--commits N] [--soak-seconds S]
+Usage: python -m tests.bench [--commits N] [--task-runs N] [--soak-seconds S]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from tests.integration.bundle import (BUNDLE_SUBPATH, bundle_airflow, history_repo, migrate, own_database,
                                       render_bundle_stack, task_start_cost)
 from tests.integration.harness import (HELLO_DAG, admin_credentials, airflow_running, dags_subpath, make_pod,
-                                       prepare_database, render_dev, sync_dags, sync_latency)
+                                       prepare_database, render_dev, sync_dags, sync_latency, trigger_to_task_start)
 from tests.integration.gitsync import DagRepo
 from tests.integration.pod import ROOT, reset_dir
 
@@ -124,6 +127,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=6, help="DAG commits to time (alternating new/changed)")
     parser.add_argument("--soak-seconds", type=float, default=600, help="length of the two-pod soak (0: skip)")
+    parser.add_argument("--task-runs", type=int, default=8, help="DAG runs to time trigger-to-task-start")
     parser.add_argument("--history-commits", type=int, default=300, help="commits of the git-bundle history repo")
     parser.add_argument("--blob-kib", type=int, default=256, help="incompressible KiB rewritten by each commit")
     args = parser.parse_args()
@@ -141,7 +145,7 @@ def main() -> int:
     migrate_and_create_admin(objects)
     pod = make_pod(objects, "Deployment", "airflow", "bench-pod")
     repo, sync = sync_dags(pod, "bench-dags-repo", {"hello_dag.py": HELLO_DAG})
-    with airflow_running(pod) as api:
+    with airflow_running(pod, dag_repo=repo) as api:
         print(f"api_server_time_to_healthy_s: {api.healthy_after:.2f}", flush=True)
         api.login(*admin_credentials(objects))
         refresh = int(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
@@ -157,9 +161,15 @@ def main() -> int:
             print(f"  commit {index + 1}: {'changed' if change else 'new'} file visible after {seconds:.1f}s",
                   file=sys.stderr, flush=True)
         sync.stop()
+        starts = []
+        for index in range(args.task_runs):  # one at a time: the latency of a run on an idle scheduler
+            starts.append(trigger_to_task_start(api, "hello"))
+            print(f"  run {index + 1}: task started {starts[-1]:.1f}s after the trigger", file=sys.stderr, flush=True)
     print(f"dag_sync_latency_p50_s: {statistics.median(latencies):.1f}")
     print(f"dag_sync_latency_p95_s: {percentile(latencies, 0.95):.1f} "
           f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)", flush=True)
+    print(f"trigger_to_task_start_p50_s: {statistics.median(starts):.1f}")
+    print(f"trigger_to_task_start_p95_s: {percentile(starts, 0.95):.1f} (n={len(starts)}, KubernetesExecutor)")
     bundle_latency(args.commits)
     bundle_task_start(args.history_commits, args.blob_kib)
     if args.soak_seconds > 0:

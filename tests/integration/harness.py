@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+import yaml
 
 from preview.harness import run_program
 from preview.render import write_outputs
 
 from .gitsync import DagRepo, GitSyncEmulator
+from .kube import LocalCluster
 from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
 
 PG_SOCKET = os.environ.get("PGSOCKET", "/tmp/airflow-gke-pg/sock")
@@ -121,7 +127,13 @@ def dag_source(dag_id: str, marker: str = "") -> str:
     return HELLO_DAG.replace('"hello"', f'"{dag_id}"').replace("hello from airflow-gke", f"hello {marker}")
 
 
-def deviations(pod: LocalPod, api_port: int, container: str = "scheduler") -> dict[str, str]:
+def api_address(pod: LocalPod, container: str = "scheduler") -> str:
+    """host:port of the rendered execution API URL (the api Service's cluster DNS name)."""
+    return urlsplit(pod.rendered_env(pod.container(container))["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).netloc
+
+
+def deviations(pod: LocalPod, api_port: int, container: str = "scheduler",
+               kubeconfig: Path | None = None) -> dict[str, str]:
     rendered_url = pod.rendered_env(pod.container(container))["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
     parts = urlsplit(rendered_url)
     overrides = {
@@ -129,9 +141,28 @@ def deviations(pod: LocalPod, api_port: int, container: str = "scheduler") -> di
         # Only host and port change; the path (/execution/) is the rendered one.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": urlunsplit(parts._replace(netloc=f"127.0.0.1:{api_port}")),
     }
-    if container == "scheduler":
-        overrides["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    if container == "scheduler" and kubeconfig is not None:
+        # The rendered KubernetesExecutor, pointed at the loopback API emulator by a kubeconfig
+        # file instead of the in-cluster service account (the one deviation of the task path).
+        overrides["AIRFLOW__KUBERNETES_EXECUTOR__IN_CLUSTER"] = "False"
+        overrides["AIRFLOW__KUBERNETES_EXECUTOR__CONFIG_FILE"] = str(kubeconfig)
     return overrides
+
+
+def worker_template(objects: list[dict]) -> dict:
+    """The rendered KubernetesExecutor pod template (from the ConfigMap the scheduler mounts)."""
+    return yaml.safe_load(find(objects, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+
+
+def local_cluster(pod: LocalPod, api_port: int, dag_repo: DagRepo | None, workdir: str) -> LocalCluster:
+    """API emulator + local kubelet for the executor's pods: the Airflow image runs on .venv-airflow,
+    the api Service's DNS name resolves to the local api-server, remote logging is off."""
+    scheduler_env = pod.rendered_env(pod.container("scheduler"))
+    airflow_images = {c["image"] for c in pod.containers() if c["name"] in AIRFLOW_CONTAINERS}
+    airflow_images |= {c["image"] for c in worker_template(pod.objects)["spec"]["containers"]}
+    return LocalCluster(pod.objects, reset_dir(WORK / workdir), scheduler_env["AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE"],
+                        dag_repo, airflow_images, services={api_address(pod): f"127.0.0.1:{api_port}"},
+                        overrides={"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"})
 
 
 class Api:
@@ -140,6 +171,8 @@ class Api:
         self.healthy_after = healthy_after  # seconds from start of the processes to a passing startup probe
         self.base = f"http://127.0.0.1:{port}"
         self.token: str | None = None
+        self.cluster: LocalCluster | None = None  # the API emulator + kubelet running the task pods
+        self.processes: dict[str, subprocess.Popen] = {}  # container name -> its current process
 
     def request(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
@@ -172,20 +205,39 @@ def admin_credentials(objects: list[dict]) -> tuple[str, str]:
     return username, secret_data(find(objects, "Secret", "airflow-secrets"))["admin-password"]
 
 
+def start_container(pod: LocalPod, name: str, api_port: int, cluster: LocalCluster) -> subprocess.Popen:
+    return pod.start(name, deviations(pod, api_port, name, cluster.kubeconfig),
+                     replace_args={str(API_CONTAINER_PORT): str(api_port)})
+
+
+def restart_container(pod: LocalPod, api: "Api", name: str) -> subprocess.Popen:
+    """Stop one container's process as the kubelet does in a rollout (SIGTERM, then wait), start it again."""
+    old = api.processes[name]
+    os.killpg(old.pid, signal.SIGTERM)
+    old.wait(timeout=60)
+    shutil.copy(pod.root / f"{name}.log", pod.root / f"{name}.previous.log")
+    api.processes[name] = start_container(pod, name, api.port, api.cluster)
+    return api.processes[name]
+
+
 @contextlib.contextmanager
-def airflow_running(pod: LocalPod, api_port: int | None = None):
-    """Start api-server, dag-processor, triggerer and scheduler from their rendered commands; yield the
-    API client once the rendered api-server startup probe passes; stop them all afterwards."""
+def airflow_running(pod: LocalPod, api_port: int | None = None, dag_repo: DagRepo | None = None):
+    """Start the Kubernetes API emulator and local kubelet, then api-server, dag-processor, triggerer
+    and scheduler (KubernetesExecutor) from their rendered commands; yield the API client (with
+    `.cluster`) once the rendered api-server startup probe passes; stop them all afterwards."""
     api_port = api_port or free_port()
+    cluster = local_cluster(pod, api_port, dag_repo, f"{pod.root.parent.name}-cluster").start()
     started = time.monotonic()
-    for name in AIRFLOW_CONTAINERS:
-        pod.start(name, deviations(pod, api_port, name), replace_args={str(API_CONTAINER_PORT): str(api_port)})
     try:
+        processes = {name: start_container(pod, name, api_port, cluster) for name in AIRFLOW_CONTAINERS}
         wait_until(lambda: pod.probe("api-server", "startupProbe", port_map={API_CONTAINER_PORT: api_port})[0],
                    180, what="api-server healthy")
-        yield Api(api_port, healthy_after=time.monotonic() - started)
+        api = Api(api_port, healthy_after=time.monotonic() - started)
+        api.cluster, api.processes = cluster, processes
+        yield api
     finally:
         pod.stop_all()
+        cluster.stop()
 
 
 def sync_latency(api: Api, repo: DagRepo, emulator: GitSyncEmulator, subpath: str, dag_id: str,
@@ -204,3 +256,21 @@ def sync_latency(api: Api, repo: DagRepo, emulator: GitSyncEmulator, subpath: st
 
     wait_until(visible, timeout, 0.5, what=f"DAG {dag_id} ({'changed' if change else 'new'}) visible in the API")
     return time.monotonic() - committed
+
+
+def trigger_to_task_start(api: Api, dag_id: str, timeout: float = 300) -> float:
+    """Trigger a run of `dag_id` and return the seconds until its first task instance started, i.e. the
+    task pod's process reported `running` through the execution API (its start_date)."""
+    status, body = api.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    assert status == 200, body
+    triggered = time.time()
+    status, run = api.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+    assert status == 200, run
+
+    def started():
+        _, body = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+        dates = [t["start_date"] for t in body.get("task_instances", []) if t.get("start_date")]
+        return min(dates) if dates else None
+
+    start = wait_until(started, timeout, 0.5, what=f"a task of {dag_id} started")
+    return datetime.datetime.fromisoformat(start).timestamp() - triggered

@@ -7,9 +7,11 @@ mount a symlink to that volume's folder (subPath mounts link to one file). Nothi
 command or a variable: commands, args, env and probes all come from the manifests.
 
 Deviations from the cluster, each explicit in `LocalPod.env(..., overrides)` calls of the tests:
-the scheduler runs LocalExecutor (no Kubernetes API here), remote logging goes to the local logs
-folder (the GCS provider is not installed), and host/port of the execution API URL point at the
-local api-server.
+the scheduler's KubernetesExecutor reaches the Kubernetes API emulator of tests/integration/kube/
+through a kubeconfig file (`[kubernetes_executor] in_cluster = False`, `config_file`) instead of
+in-cluster config, remote logging goes to the local logs folder (the GCS provider is not
+installed), and host/port of the execution API URL point at the local api-server. Task pods are
+run by the local kubelet of tests/integration/kube/kubelet.py, with the same two env deviations.
 """
 
 from __future__ import annotations
@@ -178,8 +180,9 @@ class LocalPod:
         return env
 
     def env(self, container: dict, overrides: Optional[dict[str, str]] = None) -> dict[str, str]:
-        """Process env: image defaults + rendered env, container paths mapped to host paths."""
-        rendered = {**IMAGE_ENV, **self.rendered_env(container), **(overrides or {})}
+        """Process env: image defaults + rendered env, container paths mapped to host paths; `overrides`
+        are host-side values (e.g. the kubeconfig file) and are not mapped, wherever the checkout lives."""
+        rendered = {**IMAGE_ENV, **self.rendered_env(container)}
         mapped = {k: self.host_path(container, v) if v.startswith(("/opt/", "/git", "/home/", "/tmp")) else v
                   for k, v in rendered.items()}
         return {
@@ -188,6 +191,7 @@ class LocalPod:
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             **mapped,
+            **(overrides or {}),
         }
 
     def argv(self, container: dict, env: dict[str, str], extra_args: Optional[list[str]] = None) -> list[str]:

@@ -1,9 +1,10 @@
 """The rendered workload, run for real: the pinned Airflow release against a real PostgreSQL.
 
 Each container runs with the command, args, env and files rendered in build/dev/manifests/.
-The deviations from the cluster are only these (see `deviations()`): the scheduler runs
-LocalExecutor (no Kubernetes API here), remote logging writes to the local logs folder (the GCS
-provider is not installed), and the execution API URL / api-server port point at a free local port.
+The deviations from the cluster are only these (see `deviations()`): the scheduler's
+KubernetesExecutor reaches a Kubernetes API emulator on loopback through a kubeconfig file instead
+of in-cluster config (tests/integration/kube/), remote logging writes to the local logs folder (the
+GCS provider is not installed), and the execution API URL / api-server port point at a free local port.
 """
 
 from __future__ import annotations
@@ -18,42 +19,11 @@ import time
 import pytest
 import yaml
 
-from .harness import (AIRFLOW_CONTAINERS, psql, API_CONTAINER_PORT, HELLO_DAG, admin_credentials, airflow_running,
-                      dags_subpath, deviations, make_pod, sync_dags, sync_latency)
-from .pod import AIRFLOW_VENV, ROOT, LocalPod, find, secret_data, wait_until
+from .harness import (AIRFLOW_CONTAINERS, psql, API_CONTAINER_PORT, admin_credentials, dags_subpath, deviations,
+                      make_pod, sync_latency)
+from .pod import AIRFLOW_VENV, ROOT, find, secret_data, wait_until
 
 LATENCY_GOAL_SECONDS = 45
-
-
-@pytest.fixture(scope="module")
-def migration_job(rendered) -> LocalPod:
-    return make_pod(rendered, "Job", None, "migration-job")
-
-
-@pytest.fixture(scope="module")
-def migrated(migration_job, database) -> list[subprocess.CompletedProcess]:
-    """Runs the rendered `db-migrate` container twice: on the empty database, then as a no-op."""
-    overrides = {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"}
-    return [migration_job.run("db-migrate", overrides) for _ in range(2)]
-
-
-@pytest.fixture(scope="module")
-def admin_runs(migration_job, migrated) -> list[subprocess.CompletedProcess]:
-    overrides = {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"}
-    return [migration_job.run("create-admin-user", overrides) for _ in range(2)]
-
-
-@pytest.fixture(scope="module")
-def running(airflow_pod, migrated, admin_runs):
-    """api-server, dag-processor, triggerer and scheduler started from their rendered commands."""
-    repo, sync = sync_dags(airflow_pod, "dags-repo", {"hello_dag.py": HELLO_DAG})
-    try:
-        with airflow_running(airflow_pod) as api:
-            yield airflow_pod, api, (repo, sync)
-    finally:
-        sync.stop()
-        for name in AIRFLOW_CONTAINERS:
-            print(f"--- {name} log tail ---\n{airflow_pod.log_tail(name, 15)}")
 
 
 # 1. migrations ------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ Facts from git-sync v4.7.1 (https://github.com/kubernetes/git-sync/blob/v4.7.1/m
 
 So the stall is detected by git-sync itself: worst case from the stall to the exit is
 `max(maxFailures, 1) × (period + syncTimeout)` (each failed attempt waits one period, then hangs until
-the timeout). Known gap: Go's exec waits for the output pipes, and a git child (git-remote-https, ssh)
-that outlives the killed git can hold them open until its own TCP keepalive gives up.
+the timeout). One gap closed here: git-sync v4.7.1 sets no `exec.Cmd.WaitDelay`, so Go's Wait also
+waits for the output pipes, which a git helper (git-remote-https, ssh) that outlives the killed `git`
+keeps open until its TCP keepalive gives up (about 2 h on Linux defaults). `transport_stall_env` makes
+the helpers give up on a silent remote by themselves, well inside the sync timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ GIT_SYNC_TIMEOUT_SECONDS = 120
 # The longest a stalled sync may go unnoticed before git-sync exits and the kubelet restarts it.
 MAX_STALL_DETECTION_SECONDS = 3600
 PROBE_PERIOD_SECONDS = 30
+
+
+# A remote silent this long aborts the transfer on its own. git's upload-pack sends a keepalive every 5 s
+# while it builds a pack (git-config uploadpack.keepAlive), so 60 s of silence is a dead connection.
+TRANSPORT_SILENCE_SECONDS = 60
+SSH_ALIVE_INTERVAL_SECONDS = 15
+
+
+def transport_stall_env(credentials_kind: str) -> list[tuple[str, str]]:
+    """Env for git-sync that makes git's helpers abort a stalled transfer: curl's low-speed limit
+    (git-config http.lowSpeedLimit / GIT_HTTP_LOW_SPEED_LIMIT and _TIME) for HTTPS, and ssh keepalives
+    for SSH (git-sync v4.7.1 SetupGitSSH keeps a GIT_SSH_COMMAND it finds and appends its own options)."""
+    env = [("GIT_HTTP_LOW_SPEED_LIMIT", "1"), ("GIT_HTTP_LOW_SPEED_TIME", str(TRANSPORT_SILENCE_SECONDS))]
+    if credentials_kind == "ssh":
+        count = TRANSPORT_SILENCE_SECONDS // SSH_ALIVE_INTERVAL_SECONDS
+        env.append(("GIT_SSH_COMMAND",
+                    f"ssh -o ServerAliveInterval={SSH_ALIVE_INTERVAL_SECONDS} -o ServerAliveCountMax={count}"))
+    return env
 
 
 def failed_attempts_before_exit(max_failures: int) -> Optional[int]:

@@ -351,6 +351,8 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         _env("GITSYNC_MAX_FAILURES", spec.settings.git_sync_max_failures),
         _env("GITSYNC_SYNC_TIMEOUT", f"{git_sync_liveness.GIT_SYNC_TIMEOUT_SECONDS}s"),  # bounds a hung fetch
     ]
+    env += [_env(name, value) for name, value in git_sync_liveness.transport_stall_env(
+        spec.settings.git_credentials_kind)]
     if one_time:
         env.append(_env("GITSYNC_ONE_TIME", "true"))
     else:

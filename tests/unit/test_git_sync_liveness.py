@@ -12,12 +12,14 @@ from typing import Optional
 
 import pytest
 
+from components.airflow import spec as s
 from components.git_sync_liveness import MAX_STALL_DETECTION_SECONDS
 from preview.harness import Capture
 from tests.conftest import run_stack
-from tests.unit.container_helpers import containers, env_value, init_containers
+from tests.unit.container_helpers import containers, env_value, every_container, init_containers
 from tests.unit.test_config import load_error
 from tests.unit.test_workload_rendered import deployment_pod
+from tests.unit.test_workload_spec import make_spec
 
 
 def seconds(duration: str) -> int:
@@ -60,6 +62,12 @@ def test_rendered_git_sync_exits_on_a_stall_within_the_documented_bound(request,
     assert startup["httpGet"]["path"] == "/"
     startup_window = startup["periodSeconds"] * startup["failureThreshold"]
     assert bound <= startup_window <= bound + 2 * startup["periodSeconds"]
+    # A git helper that outlives the killed `git` holds git-sync's attempt open (no WaitDelay in v4.7.1):
+    # curl's low-speed abort must end a silent HTTPS transfer within the sync timeout.
+    for container in (sidecar, init_containers(pod)["git-sync-init"]):
+        assert int(env_value(container, "GIT_HTTP_LOW_SPEED_LIMIT")) >= 1
+        assert 0 < int(env_value(container, "GIT_HTTP_LOW_SPEED_TIME")) < seconds(
+            env_value(container, "GITSYNC_SYNC_TIMEOUT"))
     # After the first sync `/` is 200 for the process's life: liveness only catches a wedged HTTP server,
     # so it may be quick.
     liveness = sidecar["livenessProbe"]
@@ -83,3 +91,16 @@ def test_git_bundle_mode_reports_git_sync_keys_once():
     """No git-sync runs in git-bundle mode: its keys are refused as out of place, not also as a stall."""
     error = load_error(environment="prod", dagSource="git-bundle", gitSyncMaxFailures="-1")
     assert len(error.problems) == 1 and "unset when airflow-gke:dagSource is git-bundle" in error.problems[0]
+
+
+def test_ssh_transport_gives_up_on_a_silent_remote_within_the_sync_timeout():
+    spec = make_spec(git_credentials_kind="ssh")
+    pods = [s.deployment(spec)["spec"]["template"]["spec"], s.pod_template(spec)["spec"]]
+    git_syncs = [c for pod in pods for c in every_container(pod) if c["name"] in ("git-sync", "git-sync-init")]
+    assert len(git_syncs) >= 3
+    for container in git_syncs:
+        command = env_value(container, "GIT_SSH_COMMAND")
+        assert command.split()[0] == "ssh"  # git-sync v4.7.1 appends its -i / known-hosts options to it
+        options = dict(re.findall(r"-o (\w+)=(\d+)", command))
+        silence = int(options["ServerAliveInterval"]) * int(options["ServerAliveCountMax"])
+        assert 0 < silence < seconds(env_value(container, "GITSYNC_SYNC_TIMEOUT"))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Optional
 import pulumi
 
 from . import config_rules as rules
+from . import git_sync_liveness
 from .connection_budget import (DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, SUPERUSER_RESERVED_CONNECTIONS,
                                 connection_budget, max_connections)
 from .run_mode import is_deploying
@@ -509,6 +510,10 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
                     fix='pulumi config set airflow-gke:dagsSshKnownHosts "$(ssh-keyscan github.com)"')
 
     dag_source = _read_dag_source(reader, environment)
+    git_sync_period = reader.duration("gitSyncPeriod", 30, 5, 3600)
+    git_sync_max_failures = reader.integer("gitSyncMaxFailures", 10, -1, 1000)
+    if dag_source == "git-sync":
+        _check_git_sync_stall_detection(reader, git_sync_period, git_sync_max_failures)
 
     return AirflowSettings(
         namespace=namespace,
@@ -517,8 +522,8 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
         dags_repo=dags_repo,
         dags_ref=dags_ref,
         dags_subpath=dags_subpath.strip("/"),
-        git_sync_period_seconds=reader.duration("gitSyncPeriod", 30, 5, 3600),
-        git_sync_max_failures=reader.integer("gitSyncMaxFailures", 10, -1, 1000),
+        git_sync_period_seconds=git_sync_period,
+        git_sync_max_failures=git_sync_max_failures,
         dag_refresh_seconds=reader.duration("dagRefreshInterval", 10, 5, 3600),
         dag_reparse_seconds=reader.duration("dagReparseInterval", 120, 5, 86400),
         service_type=service_type,
@@ -561,6 +566,15 @@ def _safe_json(raw: Optional[str]) -> Any:
         return json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return None  # reported where the key is read
+
+
+def _check_git_sync_stall_detection(reader: _Reader, period_seconds: int, max_failures: int) -> None:
+    """git-sync's own `/` probe cannot see a later stall; its bounded retries can (git_sync_liveness.py)."""
+    problem = git_sync_liveness.stall_problem(period_seconds, max_failures)
+    if problem:
+        key, why, value = problem
+        effective = {"gitSyncMaxFailures": str(max_failures), "gitSyncPeriod": f"{period_seconds}s"}[key]
+        reader.fail(key, reader.raw(key) if reader.raw(key) is not None else effective, why, value)
 
 
 def _read_dag_source(reader: _Reader, environment: str) -> str:

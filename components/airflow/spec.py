@@ -15,6 +15,7 @@ from typing import Optional
 import yaml
 
 from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, AirflowSettings
+from .. import git_sync_liveness
 from . import log_volume
 from .operations import (ADMIN_PASSWORD_ENV, ADMIN_USERNAME_ENV, admin_user_script, image_pull_policy,
                          long_running_env)
@@ -348,7 +349,10 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         _env("GITSYNC_DEPTH", "1"),
         _env("GITSYNC_PERIOD", f"{spec.settings.git_sync_period_seconds}s"),
         _env("GITSYNC_MAX_FAILURES", spec.settings.git_sync_max_failures),
+        _env("GITSYNC_SYNC_TIMEOUT", f"{git_sync_liveness.GIT_SYNC_TIMEOUT_SECONDS}s"),  # bounds a hung fetch
     ]
+    env += [_env(name, value) for name, value in git_sync_liveness.transport_stall_env(
+        spec.settings.git_credentials_kind)]
     if one_time:
         env.append(_env("GITSYNC_ONE_TIME", "true"))
     else:
@@ -389,11 +393,20 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     }
     if not one_time:
         container["ports"] = [{"name": "git-sync", "containerPort": GIT_SYNC_HTTP_PORT, "protocol": "TCP"}]
-        # `/` answers 200 once the first sync succeeded and while syncs keep succeeding.
-        container["livenessProbe"] = _http_probe("/", "git-sync", period=30, timeout=5,
-                                                 failures=max(3, spec.settings.git_sync_max_failures + 1))
+        container.update(git_sync_probes(spec))
         container["readinessProbe"] = _http_probe("/", "git-sync", period=10, timeout=5, failures=3)
     return container
+
+
+def git_sync_probes(spec: WorkloadSpec) -> dict:
+    """`/` answers 503 until the first sync, then 200 forever (git-sync v4.7.1): it only tells a wedged
+    process. A later stall makes git-sync itself exit (sync timeout + bounded failures, see
+    components/git_sync_liveness.py); the startup probe outlasts that bound so git-sync's own exit comes first."""
+    period = git_sync_liveness.PROBE_PERIOD_SECONDS
+    startup = git_sync_liveness.startup_failure_threshold(spec.settings.git_sync_period_seconds,
+                                                           spec.settings.git_sync_max_failures)
+    return {"startupProbe": _http_probe("/", "git-sync", period=period, timeout=5, failures=startup),
+            "livenessProbe": _http_probe("/", "git-sync", period=period, timeout=5, failures=3)}
 
 
 def git_bundle_container(spec: WorkloadSpec, container: dict, fetches: bool = False) -> dict:

@@ -61,7 +61,7 @@ def base(pod: dict) -> dict:
 def test_custom_image_task_gets_its_image_and_size_and_keeps_the_template(parsed, rendered):
     import kubernetes_validate
 
-    from tests.conftest import stack_config
+    from tests.conftest import kubernetes_schema_version
 
     pod = parsed["pods"]["example_custom_image_task.transform"]
     template = yaml.safe_load(find(rendered, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
@@ -71,7 +71,7 @@ def test_custom_image_task_gets_its_image_and_size_and_keeps_the_template(parsed
     # Remote logging stays on in the task pod: the image must carry the google provider (README).
     env = {e["name"]: e.get("value") for e in base(pod)["env"]}
     assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
-    kubernetes_validate.validate(pod, stack_config("dev")["airflow-gke:kubernetesVersion"] + ".0", strict=True)
+    kubernetes_validate.validate(pod, kubernetes_schema_version("dev"), strict=True)
 
 
 def test_spot_task_tolerates_the_spot_pool_taint(parsed):

@@ -125,8 +125,10 @@ def start_pod(tier: DevTier, objects: list[dict], label: str, extra_env: dict[st
     for name in AIRFLOW_PROCESSES:
         overrides = {**deviations(pod, port, name), **tier.overrides(), **extra_env.get(name, {})}
         if name == "scheduler":
-            # LocalExecutor stands in for the KubernetesExecutor here; one worker process, like the
-            # KubernetesExecutor's one watcher process, keeps the scheduler's memory comparable.
+            # LocalExecutor stands in for the KubernetesExecutor in the soak (the executor path itself is
+            # proven in test_executor.py); one worker process, like the KubernetesExecutor's one
+            # watcher process, keeps the scheduler's memory comparable.
+            overrides["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
             overrides["AIRFLOW__CORE__PARALLELISM"] = "1"
         processes[name] = pod.start(name, overrides, replace_args={str(API_CONTAINER_PORT): str(port)})
     for name in PID1_CONTAINERS:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import dag_source
+from . import dag_source, shutdown
 from . import spec as s
 
 NAME = "airflow-dag-processor"
@@ -41,7 +41,7 @@ def dag_processor_deployment(spec: s.WorkloadSpec) -> Optional[dict]:
                     "serviceAccountName": s.AIRFLOW_KSA,
                     "automountServiceAccountToken": False,  # launches no pods
                     "securityContext": s.pod_security(),
-                    "terminationGracePeriodSeconds": 60,
+                    "terminationGracePeriodSeconds": shutdown.GRACE_PERIOD_SECONDS,
                     "initContainers": [s.cloud_sql_proxy_container(spec), s.wait_for_migrations_container(spec)],
                     "containers": [s.git_bundle_container(spec, s.dag_processor_container(spec), fetches=True)],
                     "volumes": s.pod_volumes(spec),

@@ -16,7 +16,7 @@ import yaml
 
 from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE, AirflowSettings
 from .. import git_sync_liveness
-from . import log_volume
+from . import log_volume, shutdown
 from .operations import (ADMIN_PASSWORD_ENV, ADMIN_USERNAME_ENV, admin_user_script, image_pull_policy,
                          long_running_env)
 from . import dag_source
@@ -270,7 +270,7 @@ def job_process_container(spec: WorkloadSpec, name: str, job_type: str) -> dict:
     check = job_check_command(job_type)
     # `airflow jobs check` costs 2.5-3.8 CPU-seconds (measured, docs/benchmarks.md): on half of a 250m
     # request that is up to ~31 s; 60 s leaves twice that, so a busy node does not fail a healthy process.
-    return airflow_container(spec, name, ["airflow", name], name, probes={
+    return airflow_container(spec, name, shutdown.relayed(["airflow", name]), name, probes={
         "startupProbe": _exec_probe(check, period=10, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=12),
         "livenessProbe": _exec_probe(check, period=60, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=5,
                                      initial_delay=10),
@@ -291,7 +291,7 @@ def triggerer_container(spec: WorkloadSpec) -> dict:
 
 def api_server_container(spec: WorkloadSpec) -> dict:
     return airflow_container(
-        spec, "api-server", ["airflow", "api-server", "--port", str(API_PORT)], "api-server",
+        spec, "api-server", shutdown.relayed(["airflow", "api-server", "--port", str(API_PORT)]), "api-server",
         ports=[{"name": "api", "containerPort": API_PORT, "protocol": "TCP"}],
         probes={
             "startupProbe": _http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=12),
@@ -454,7 +454,7 @@ def deployment(spec: WorkloadSpec) -> dict:
                     "serviceAccountName": AIRFLOW_KSA,
                     "automountServiceAccountToken": True,  # the scheduler launches task pods
                     "securityContext": pod_security(),
-                    "terminationGracePeriodSeconds": 60,
+                    "terminationGracePeriodSeconds": shutdown.GRACE_PERIOD_SECONDS,
                     "topologySpreadConstraints": topology_spread(spec, component),
                     "initContainers": [
                         *([git_sync_container(spec, one_time=True)] if git_sync else []),

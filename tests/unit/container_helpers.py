@@ -36,3 +36,12 @@ def port_number(container: dict, port) -> int:
 
 def command_line(container: dict) -> list[str]:
     return [*container.get("command", []), *container.get("args", [])]
+
+
+def relayed_airflow_command(container: dict) -> list[str]:
+    """The Airflow command line of a container that runs it under the SIGTERM relay
+    (components/airflow/shutdown.py) behind the image's entrypoint; raises if it does not."""
+    from components.airflow.shutdown import relayed_command
+
+    assert "command" not in container, "the image's entrypoint (dumb-init) must stay PID 1"
+    return relayed_command(container["args"])

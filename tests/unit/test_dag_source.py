@@ -13,7 +13,7 @@ from components.airflow.dag_processor import dag_processor_deployment
 from components.airflow import fetch_dag_version
 from components.airflow import spec as s
 from components.config import load_stack_config
-from tests.unit.container_helpers import containers, env, env_value, every_container
+from tests.unit.container_helpers import containers, env, env_value, every_container, relayed_airflow_command
 from tests.unit.test_config import fix_argv, load, load_error, problem_for
 from tests.unit.test_workload_spec import make_spec
 
@@ -90,7 +90,7 @@ def test_git_bundle_runs_exactly_one_dag_processor_whatever_the_replicas(replica
     own = dag_processor_deployment(spec)
     assert own["spec"]["replicas"] == 1 and own["spec"]["strategy"] == {"type": "Recreate"}
     [container] = own["spec"]["template"]["spec"]["containers"]
-    assert container["name"] == "dag-processor" and container["args"] == ["airflow", "dag-processor"]
+    assert container["name"] == "dag-processor" and relayed_airflow_command(container) == ["airflow", "dag-processor"]
     assert container["startupProbe"]["exec"]["command"][-3:] == ["--job-type", "DagProcessorJob", "--local"]
     init = [c["name"] for c in own["spec"]["template"]["spec"]["initContainers"]]
     assert init == ["cloud-sql-proxy", "wait-for-migrations"]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
-                                          init_containers, port_number)
+                                          init_containers, port_number, relayed_airflow_command)
 from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config, stack_settings
 
@@ -157,10 +157,10 @@ def test_deployment_has_the_design_containers(request, stack):
     image = settings(capture).airflow.image
     for name in AIRFLOW_CONTAINERS:
         assert main[name]["image"] == image, name
-    assert command_line(main["scheduler"])[:2] == ["airflow", "scheduler"]
-    assert command_line(main["api-server"])[:2] == ["airflow", "api-server"]
-    assert command_line(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
-    assert command_line(main["triggerer"])[:2] == ["airflow", "triggerer"]
+    assert relayed_airflow_command(main["scheduler"])[:2] == ["airflow", "scheduler"]
+    assert relayed_airflow_command(main["api-server"])[:2] == ["airflow", "api-server"]
+    assert relayed_airflow_command(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
+    assert relayed_airflow_command(main["triggerer"])[:2] == ["airflow", "triggerer"]
     assert command_line(main["maintenance"])[:2] == ["bash", "-c"]  # the log groomer; behaviour: integration
 
 

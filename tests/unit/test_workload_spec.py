@@ -15,7 +15,7 @@ import yaml
 from components.airflow import spec as s
 from components.config import DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
-                                          init_containers, port_number)
+                                          init_containers, port_number, relayed_airflow_command)
 
 NAMESPACE = "orchestration"
 IMAGE = "europe-docker.pkg.dev/acme-data/airflow/airflow:3.3.2-acme.4"
@@ -96,10 +96,10 @@ def test_deployment_runs_the_design_containers_with_their_commands(spec):
     pod = pod_spec_of(deployment)
     main = containers(pod)
     assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
-    assert command_line(main["scheduler"])[:2] == ["airflow", "scheduler"]
-    assert command_line(main["api-server"])[:2] == ["airflow", "api-server"]
-    assert command_line(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
-    assert command_line(main["triggerer"])[:2] == ["airflow", "triggerer"]
+    assert relayed_airflow_command(main["scheduler"])[:2] == ["airflow", "scheduler"]
+    assert relayed_airflow_command(main["api-server"])[:2] == ["airflow", "api-server"]
+    assert relayed_airflow_command(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
+    assert relayed_airflow_command(main["triggerer"])[:2] == ["airflow", "triggerer"]
     assert command_line(main["maintenance"])[:2] == ["bash", "-c"]
     for name in AIRFLOW_CONTAINERS:
         assert main[name]["image"] == IMAGE

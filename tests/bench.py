@@ -79,7 +79,7 @@ def long_soak(objects: list[dict], seconds: float) -> None:
     from components.airflow import log_volume
     from tests.integration.devtier import start_dev_tier
     from tests.integration.soak import (DAG_FILES, Measurements, parse_count, refused_connections, soak,
-                                        start_pods)
+                                        start_pods, stop_pods)
 
     tier = start_dev_tier(objects)
     pods = []
@@ -97,8 +97,7 @@ def long_soak(objects: list[dict], seconds: float) -> None:
         rendered_interval = int(pods[0].pod.rendered_env(pods[0].pod.container("dag-processor"))
                                 ["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"])
     finally:
-        for running in pods:
-            running.pod.stop_all()
+        stop_pods(pods)
         tier.server.stop()
     print(f"soak_seconds: {seconds:.0f} (2 pods, {DAG_FILES} DAG files each, dev-tier max_connections "
           f"{tier.server.max_connections})")

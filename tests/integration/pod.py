@@ -17,6 +17,7 @@ run by the local kubelet of tests/integration/kube/kubelet.py, with the same two
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,8 +233,7 @@ class LocalPod:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                kill_tree(process)
 
     # --- probes ---------------------------------------------------------------------------
     def probe(self, name: str, kind: str, overrides: Optional[dict[str, str]] = None,
@@ -255,6 +256,21 @@ class LocalPod:
             result = self.run(name, overrides, argv=probe["exec"]["command"], timeout=probe.get("timeoutSeconds", 1) + 60)
             return result.returncode == 0, (result.stdout + result.stderr)[-2000:]
         raise ValueError(f"unsupported probe {probe}")
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a started container's processes, as the end of its PID namespace does: its process group
+    and every descendant (the SIGTERM relay runs Airflow in a process group of its own)."""
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    process.wait()
 
 
 def wait_until(predicate, timeout: float, interval: float = 1.0, what: str = "condition"):

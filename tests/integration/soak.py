@@ -9,12 +9,17 @@ Measured: peak client connections, peak RSS of each container's process tree (ps
 probe's wall time, CPU seconds and peak RSS (getrusage), the logs volume over time, and the time each
 container takes to exit on SIGTERM.
 
+The scheduler runs as rendered, with the KubernetesExecutor, against the Kubernetes API emulator and
+local kubelet of tests/integration/kube/ (one for both pods, as both would share the cluster); task
+pods reach the first pod's api-server.
+
 SIGTERM is delivered as the kubelet does: to PID 1 of the container. Containers that keep the
 image's entrypoint run under dumb-init, which forwards the signal to its child's process group
-(https://github.com/Yelp/dumb-init#signal-forwarding), so here the process group gets it; a
-container whose `command` replaces the entrypoint is PID 1 itself, so here it runs as PID 1 of a new
-PID namespace (`unshare --pid`), where the kernel drops signals the process has no handler for
-(pid_namespaces(7)), exactly like `sleep infinity` in a pod.
+(https://github.com/Yelp/dumb-init#signal-forwarding), so here the process group gets it: for the
+Airflow containers that is the SIGTERM relay of components/airflow/shutdown.py, which passes it on to
+Airflow's own process group. A container whose `command` replaces the entrypoint is PID 1 itself,
+so here it runs as PID 1 of a new PID namespace (`unshare --pid`), where the kernel drops signals the
+process has no handler for (pid_namespaces(7)), exactly like `sleep infinity` in a pod.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from dataclasses import dataclass, field
 import psutil
 
 from .devtier import REFUSED_MARKERS, DevTier
-from .harness import API_CONTAINER_PORT, Api, admin_credentials, dag_source, deviations, make_pod, sync_dags
-from .pod import AIRFLOW_VENV, LocalPod, free_port, wait_until
+from .harness import (API_CONTAINER_PORT, Api, admin_credentials, dag_source, deviations, local_cluster, make_pod,
+                      sync_dags)
+from .kube import LocalCluster
+from .pod import AIRFLOW_VENV, LocalPod, free_port, kill_tree, wait_until
 
 AIRFLOW_PROCESSES = ("scheduler", "api-server", "dag-processor", "triggerer")
 PID1_CONTAINERS = ("maintenance",)  # `command` set: no dumb-init in front
@@ -56,6 +63,7 @@ class Running:
     api: Api
     processes: dict[str, subprocess.Popen]
     pid1: dict[str, int] = field(default_factory=dict)  # container -> pid of its PID-1 process
+    cluster: LocalCluster | None = None  # set on the pod that started it
 
     def tree_memory(self, name: str) -> int:
         """PSS of the container's process tree: forked children share pages with their parent, and
@@ -117,23 +125,37 @@ def start_pid1(pod: LocalPod, name: str, overrides: dict[str, str]) -> tuple[sub
     return process, child.pid
 
 
-def start_pod(tier: DevTier, objects: list[dict], label: str, extra_env: dict[str, dict[str, str]]) -> Running:
+def start_pod(tier: DevTier, objects: list[dict], label: str, extra_env: dict[str, dict[str, str]],
+              cluster: LocalCluster | None = None) -> Running:
+    """One pod's containers; without `cluster`, it starts the cluster its task pods run on."""
     pod = make_pod(objects, "Deployment", "airflow", f"soak-pod-{label}")
-    sync_dags(pod, f"soak-dags-{label}", {f"soak_{i}.py": dag_source(f"soak_{i}") for i in range(DAG_FILES)})
+    repo, _ = sync_dags(pod, f"soak-dags-{label}",
+                        {f"soak_{i}.py": dag_source(f"soak_{i}") for i in range(DAG_FILES)})
     port = free_port()
+    own_cluster = None
+    if cluster is None:
+        cluster = own_cluster = local_cluster(pod, port, repo, f"soak-cluster-{label}").start()
     processes, pid1 = {}, {}
-    for name in AIRFLOW_PROCESSES:
-        overrides = {**deviations(pod, port, name), **tier.overrides(), **extra_env.get(name, {})}
-        if name == "scheduler":
-            # LocalExecutor stands in for the KubernetesExecutor in the soak (the executor path itself is
-            # proven in test_executor.py); one worker process, like the KubernetesExecutor's one
-            # watcher process, keeps the scheduler's memory comparable.
-            overrides["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-            overrides["AIRFLOW__CORE__PARALLELISM"] = "1"
-        processes[name] = pod.start(name, overrides, replace_args={str(API_CONTAINER_PORT): str(port)})
-    for name in PID1_CONTAINERS:
-        processes[name], pid1[name] = start_pid1(pod, name, {**tier.overrides(), **extra_env.get(name, {})})
-    return Running(pod, Api(port), processes, pid1)
+    try:
+        for name in AIRFLOW_PROCESSES:
+            overrides = {**deviations(pod, port, name, cluster.kubeconfig), **tier.overrides(), **extra_env.get(name, {})}
+            processes[name] = pod.start(name, overrides, replace_args={str(API_CONTAINER_PORT): str(port)})
+        for name in PID1_CONTAINERS:
+            processes[name], pid1[name] = start_pid1(pod, name, {**tier.overrides(), **extra_env.get(name, {})})
+    except BaseException:
+        pod.stop_all()
+        if own_cluster:
+            own_cluster.stop()
+        raise
+    return Running(pod, Api(port), processes, pid1, own_cluster)
+
+
+def stop_pods(pods: list["Running"]) -> None:
+    for running in pods:
+        running.pod.stop_all()
+    for running in pods:
+        if running.cluster:
+            running.cluster.stop()
 
 
 def wait_healthy(running: Running, timeout: float = 300) -> None:
@@ -153,11 +175,10 @@ def start_pods(tier: DevTier, objects: list[dict], labels: tuple[str, str],
     try:
         wait_healthy(first)
         wait_until(lambda: len(first.api.dag_ids()) >= DAG_FILES, 300, 2, what="every DAG parsed in the first pod")
-        pods.append(start_pod(tier, objects, labels[1], extra_env[1]))
+        pods.append(start_pod(tier, objects, labels[1], extra_env[1], first.cluster))
         wait_healthy(pods[1])
     except BaseException:
-        for running in pods:
-            running.pod.stop_all()
+        stop_pods(pods)
         raise
     return pods
 
@@ -298,6 +319,5 @@ def terminate_all(running: Running, timeout: float = 120) -> dict[str, float]:
     for name, process in running.processes.items():
         if name not in exits:
             exits[name] = float("inf")
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            kill_tree(process)
     return exits

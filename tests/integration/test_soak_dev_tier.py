@@ -224,3 +224,7 @@ def test_every_container_exits_promptly_on_sigterm(soaked, rendered):
     assert set(exits) == {"scheduler", "api-server", "dag-processor", "triggerer", "maintenance"}
     slow = {name: seconds for name, seconds in exits.items() if seconds > PROMPT_EXIT_SECONDS}
     assert not slow, f"containers still running {PROMPT_EXIT_SECONDS}s after SIGTERM: {slow}; {relay_lines}"
+    # Each Airflow process ended by its own SIGTERM handling (the first, or the relay's second after a
+    # dropped SystemExit); the relay's SIGKILL is a last resort this pod must not need.
+    killed = {name for name, lines in relay_lines.items() if any("SIGKILL" in line for line in lines)}
+    assert not killed, f"the relay had to SIGKILL {sorted(killed)}: {relay_lines}"

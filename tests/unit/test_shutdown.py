@@ -155,3 +155,18 @@ def test_sigterm_before_airflow_started_still_stops_it():
     relay = start(None, argv=["sleep", "60"])
     seconds, code, _ = stop(relay)  # at once: the handler may run before or after the child exists
     assert code in (128 + signal.SIGTERM, -signal.SIGTERM) and seconds < SECOND
+
+
+def test_other_signals_are_passed_on_and_do_not_stop_the_relay():
+    relay = start("import signal, sys, time\n"
+                  "signal.signal(signal.SIGUSR2, lambda *_: print('usr2', flush=True))\n"
+                  "signal.signal(signal.SIGHUP, lambda *_: print('hup', flush=True))\n"
+                  "print('ready', flush=True)\n"
+                  "time.sleep(60)\n")
+    assert relay.stdout.readline().strip() == "ready"
+    for sent, seen in ((signal.SIGUSR2, "usr2"), (signal.SIGHUP, "hup")):
+        os.kill(relay.pid, sent)
+        assert relay.stdout.readline().strip() == seen
+    assert relay.poll() is None
+    _, code, stderr = stop(relay)
+    assert code == 128 + signal.SIGTERM, stderr

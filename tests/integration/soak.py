@@ -138,7 +138,8 @@ def start_pod(tier: DevTier, objects: list[dict], label: str, extra_env: dict[st
     processes, pid1 = {}, {}
     try:
         for name in AIRFLOW_PROCESSES:
-            overrides = {**deviations(pod, port, name, cluster.kubeconfig), **tier.overrides(), **extra_env.get(name, {})}
+            overrides = {**deviations(pod, port, name, cluster.kubeconfig), **tier.overrides(),
+                         **extra_env.get(name, {})}
             processes[name] = pod.start(name, overrides, replace_args={str(API_CONTAINER_PORT): str(port)})
         for name in PID1_CONTAINERS:
             processes[name], pid1[name] = start_pid1(pod, name, {**tier.overrides(), **extra_env.get(name, {})})

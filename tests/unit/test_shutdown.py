@@ -46,7 +46,8 @@ SWALLOWS_FIRST_SIGTERM = textwrap.dedent("""\
     while True:
         time.sleep(0.05)
 """)
-IGNORES_SIGTERM = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(60)\n"
+IGNORES_SIGTERM = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                   "print('ready', flush=True)\ntime.sleep(60)\n")
 EXITS_ON_SIGTERM = ("import signal, subprocess, sys, time\n"
                     "signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))\n"
                     "grandchild = subprocess.Popen(['sleep', '60'])\n"

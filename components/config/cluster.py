@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .. import config_rules as rules
+from ..machine_types import custom_shape_problem
 from .reader import _Reader
 from .settings import ClusterSettings
 
@@ -36,6 +37,13 @@ def _read_cluster(reader: _Reader, region: str, is_prod: bool, deploying: bool) 
     node_max = reader.integer("nodeMaxCount", 3, 1, 100)
     if node_max < node_min:
         reader.fail("nodeMaxCount", node_max, f"at least airflow-gke:nodeMinCount ({node_min})", str(node_min))
+    machine_types = {key: reader.string(key, default, pattern=_MACHINE_TYPE,
+                                        allowed=f"a Compute Engine machine type such as {default}", example=default)
+                     for key, default in (("nodeMachineType", "e2-standard-2"), ("spotMachineType", "e2-standard-4"))}
+    for key, machine_type in machine_types.items():
+        problem = custom_shape_problem(machine_type)
+        if problem:
+            reader.fail(key, machine_type, problem, "e2-custom-2-5120")
     return ClusterSettings(
         mode=mode,
         regional=regional,
@@ -44,16 +52,12 @@ def _read_cluster(reader: _Reader, region: str, is_prod: bool, deploying: bool) 
         kubernetes_version=kubernetes_version,
         control_plane_access=control_plane_access,
         master_authorized_networks=master_authorized_networks,
-        node_machine_type=reader.string("nodeMachineType", "e2-standard-2", pattern=_MACHINE_TYPE,
-                                        allowed="a Compute Engine machine type such as e2-standard-2",
-                                        example="e2-standard-2"),
+        node_machine_type=machine_types["nodeMachineType"],
         node_min_count=node_min,
         node_max_count=node_max,
         node_disk_size_gb=reader.integer("nodeDiskSizeGb", 50, 20, 2000),
         spot_pool=reader.boolean("spotPool", False),
-        spot_machine_type=reader.string("spotMachineType", "e2-standard-4", pattern=_MACHINE_TYPE,
-                                        allowed="a Compute Engine machine type such as e2-standard-4",
-                                        example="e2-standard-4"),
+        spot_machine_type=machine_types["spotMachineType"],
         spot_max_count=reader.integer("spotMaxCount", 5, 1, 100),
         deletion_protection=reader.boolean("clusterDeletionProtection", True),
     )

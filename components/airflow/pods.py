@@ -55,7 +55,7 @@ def deployment(spec: WorkloadSpec) -> dict:
             # Never go below the desired count during a rollout: a new pod serves before an old one stops.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": labels(spec, component), "annotations": pod_checksums(spec)},
+                "metadata": {"labels": labels(spec, component), "annotations": always_on_pod_annotations(spec)},
                 "spec": {
                     "serviceAccountName": AIRFLOW_KSA,
                     "automountServiceAccountToken": True,  # the scheduler launches task pods
@@ -90,6 +90,17 @@ def pod_checksums(spec: WorkloadSpec) -> dict:
     config = json.dumps(config_map(spec)["data"], sort_keys=True)
     return {"checksum/config": hashlib.sha256(config.encode()).hexdigest(),
             "checksum/secrets": spec.secrets_checksum}
+
+
+# The cluster autoscaler never evicts a pod with emptyDir volumes unless told it is safe, so the node
+# under the always-on pod could never be consolidated away (kubernetes/autoscaler cluster-autoscaler/FAQ.md,
+# "What types of pods can prevent CA from removing a node?"). Its emptyDirs are caches: DAGs are synced
+# again, and local logs are shipped or groomed. Task pods do not get it: evicting one kills a running task.
+SAFE_TO_EVICT = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}
+
+
+def always_on_pod_annotations(spec: WorkloadSpec) -> dict:
+    return {**pod_checksums(spec), **SAFE_TO_EVICT}
 
 
 def migration_job_name(image: str, admin_checksum: str = "") -> str:

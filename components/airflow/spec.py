@@ -23,7 +23,8 @@ from .containers import (EXEC_PROBE_TIMEOUT_SECONDS, MIGRATION_WAIT_SECONDS, air
                          scheduler_container, triggerer_container, wait_for_migrations_container)
 from .pods import (AIRFLOW_CFG, DB_CLEANUP_SCHEDULE, METADATA_RETENTION_ENV, MIGRATION_JOB_TIMEOUT_SECONDS,
                    admin_user_command, config_map, database_job_pod, db_cleanup_command, db_cleanup_cronjob,
-                   deployment, migration_job, migration_job_name, pod_checksums, pod_template, topology_spread)
+                   always_on_pod_annotations, deployment, migration_job, migration_job_name, pod_checksums,
+                   pod_template, topology_spread)
 from .access import (api_service, namespace, network_policies, pod_disruption_budget, pod_launcher_binding,
                      pod_launcher_role, service_accounts, ui_service)
 
@@ -41,7 +42,8 @@ __all__ = [
     "maintenance_container", "pod_security", "scheduler_container", "triggerer_container",
     "wait_for_migrations_container", "AIRFLOW_CFG", "DB_CLEANUP_SCHEDULE", "METADATA_RETENTION_ENV",
     "MIGRATION_JOB_TIMEOUT_SECONDS", "admin_user_command", "config_map", "database_job_pod", "db_cleanup_command",
-    "db_cleanup_cronjob", "deployment", "migration_job", "migration_job_name", "pod_checksums", "pod_template",
+    "always_on_pod_annotations", "db_cleanup_cronjob", "deployment", "migration_job", "migration_job_name",
+    "pod_checksums", "pod_template",
     "topology_spread", "api_service", "namespace", "network_policies", "pod_disruption_budget",
     "pod_launcher_binding", "pod_launcher_role", "service_accounts", "ui_service"
 ]

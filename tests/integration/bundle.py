@@ -180,6 +180,12 @@ class TaskPods:
 
         return wait_until(created, timeout, 0.5, what=f"the pod of {dag_id}.{task_id} of {run_id} created")
 
+    def held(self, task: TaskPod) -> bool:
+        """The pod is Pending and its task container has not started."""
+        kubelet = self.cluster.kubelet
+        return ((kubelet.statuses.get(task.name) or {}).get("phase") == "Pending"
+                and "waiting" in (kubelet.container_state(task.name, "base") or {}))
+
     def run(self, task: TaskPod, timeout: float = 300) -> TaskResult:
         """Let the pod start; wait until its base container exited."""
         kubelet = self.cluster.kubelet

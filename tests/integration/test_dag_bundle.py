@@ -61,6 +61,7 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     # A push lands after the task's pod was created and before the task starts; the dag-processor parses it.
     commit_b = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "B")}, "B")
     wait_parsed(api, DAG_ID, commit_b)
+    assert tasks.held(first)  # B landed while the task's pod waited to start
 
     result = tasks.run(first)
     assert result.returncode == 0, result.stdout[-6000:]

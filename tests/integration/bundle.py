@@ -21,6 +21,7 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -208,17 +209,23 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, database: d
     cluster.kubelet.extra_env.update(git_env)
     cluster.kubelet.overrides.update(database)
     tasks = TaskPods(cluster.start())
+    started: dict[str, subprocess.Popen] = {}
     try:
         for process, deployment in BUNDLE_PROCESSES.items():
             pod = pods[deployment]
             overrides = {**deviations(pod, api_port, process, cluster.kubeconfig), **git_env, **database}
-            pod.start(process, overrides, replace_args={"8080": str(api_port)})
+            started[process] = pod.start(process, overrides, replace_args={"8080": str(api_port)})
         wait_until(lambda: pods["airflow"].probe("api-server", "startupProbe", port_map={8080: api_port})[0], 180,
                    what="api-server healthy")
         api = Api(api_port)
         api.cluster = cluster
         yield pods, api, tasks
     finally:
+        # Killed, not stopped: on SIGTERM the KubernetesExecutor waits 20 s for its job watcher, which
+        # ignores SIGTERM (it inherits the scheduler's handler, a no-op outside the parent process:
+        # airflow/jobs/scheduler_job_runner.py _exit_gracefully). Nothing is asserted after this point.
+        if "scheduler" in started and started["scheduler"].poll() is None:
+            os.killpg(started["scheduler"].pid, signal.SIGKILL)
         for pod in pods.values():
             pod.stop_all()
         cluster.stop()

@@ -11,12 +11,13 @@ import ipaddress
 import json
 import re
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
 from . import config_rules as rules
+from .config_network import read_private_services_range
 from . import git_sync_liveness
 from .connection_budget import (DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, SUPERUSER_RESERVED_CONNECTIONS,
                                 connection_budget, max_connections)
@@ -86,7 +87,7 @@ class NetworkSettings(_ComponentArgs):
     pods_cidr: str
     services_cidr: str
     master_cidr: str
-    private_services_prefix_length: int
+    private_services_range: str  # fixed CIDR (components/config_network.py)
 
 
 @dataclass(frozen=True)
@@ -618,7 +619,7 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         pods_cidr=reader.cidr("podsCidr", "10.20.0.0/16"),
         services_cidr=reader.cidr("servicesCidr", "10.30.0.0/20"),
         master_cidr=reader.cidr("masterCidr", "172.16.0.16/28"),
-        private_services_prefix_length=reader.integer("privateServicesPrefixLength", 20, 8, 24),
+        private_services_range="",
     )
     if network.master_cidr.split("/")[1] != "28":
         reader.fail("masterCidr", network.master_cidr, "a /28 block (GKE requires a /28 for the control plane)",
@@ -632,6 +633,7 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
             if ranges[first].overlaps(ranges[second]):
                 reader.fail(second, str(ranges[second]), f"a range that does not overlap airflow-gke:{first} "
                             f"({ranges[first]})", "<non-overlapping CIDR>")
+    network = replace(network, private_services_range=read_private_services_range(reader, ranges))
 
     mode = reader.string("clusterMode", "standard", choices=CLUSTER_MODES)
     regional = reader.boolean("clusterRegional", is_prod)

@@ -168,8 +168,11 @@ def test_private_sql_without_the_peering_fires_peering_before_private_sql(dev_it
 
 
 def test_peering_range_racing_the_subnet_fires_peering_range_after_subnets(dev_items):
-    def edit(items):
-        drop_edges(of_type(items, ADDRESS), of_type(items, SUBNET))
+    (fixed,) = of_type(dev_items, ADDRESS)
+    assert fixed["inputs"]["address"] and up(dev_items).violations == []  # a fixed range need not wait
+
+    def edit(items):  # back to an auto-allocated range, still not waiting for the subnet
+        del of_type(items, ADDRESS)[0]["inputs"]["address"]
     assert fired(up(edited(dev_items, edit))) == {"peering-range-after-subnets": {"airflow-psa-range"}}
 
 

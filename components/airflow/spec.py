@@ -20,6 +20,8 @@ from . import log_volume
 from .operations import (ADMIN_PASSWORD_ENV, ADMIN_USERNAME_ENV, admin_user_script, image_pull_policy,
                          long_running_env)
 from . import dag_source
+from . import migrations_wait
+from .migrations_wait import MIGRATION_JOB_TIMEOUT_SECONDS
 
 # Identities and names.
 AIRFLOW_KSA = "airflow"
@@ -54,9 +56,7 @@ GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
 FETCH_SCRIPT_PATH = f"{AIRFLOW_HOME}/{dag_source.FETCH_SCRIPT_KEY}"  # task pods' entry point in git-bundle mode
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-MIGRATION_WAIT_SECONDS = 600
 EXEC_PROBE_TIMEOUT_SECONDS = 60
-MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 DB_CLEANUP_SCHEDULE = "17 3 * * 0"  # Sundays 03:17 UTC, off the hour
 METADATA_RETENTION_ENV = "METADATA_RETENTION_DAYS"
 
@@ -310,7 +310,7 @@ def maintenance_container(spec: WorkloadSpec) -> dict:
 def wait_for_migrations_container(spec: WorkloadSpec) -> dict:
     return airflow_container(
         spec, "wait-for-migrations",
-        ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATION_WAIT_SECONDS}"],
+        migrations_wait.check_migrations_args(),
         "migrations")
 
 
@@ -441,9 +441,10 @@ def deployment(spec: WorkloadSpec) -> dict:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(spec, DEPLOYMENT_NAME, component),
+        "metadata": metadata(spec, DEPLOYMENT_NAME, component, migrations_wait.rollout_annotations()),
         "spec": {
             "replicas": spec.settings.replicas,
+            **migrations_wait.rollout_deadline(),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(spec, component)},
             # Never go below the desired count during a rollout: a new pod serves before an old one stops.

@@ -543,13 +543,6 @@ def test_migration_job_name_changes_with_the_image_only(dev, custom):
     assert containers(deployment_pod(other))["scheduler"]["image"] == "apache/airflow:3.3.1-python3.12"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_deployment_waits_for_the_migration_job(request, stack):
-    capture = request.getfixturevalue(stack)
-    deployments = capture.of_type(DEPLOYMENT)
-    assert deployments and all(capture.one(JOB).urn in d.dependencies for d in deployments)
-
-
 def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(dev):
     pod = migration_job(dev)["spec"]["template"]["spec"]
     inits = pod["initContainers"]

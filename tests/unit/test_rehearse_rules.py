@@ -184,6 +184,12 @@ def init_containers(item: dict) -> list[dict]:
     return item["inputs"]["spec"]["template"]["spec"]["initContainers"]
 
 
+def without_the_wait(items: Items) -> None:
+    """The Deployment's pods no longer wait for migrations (no check-migrations init container)."""
+    init = init_containers(of_type(items, DEPLOYMENT)[0])
+    init[:] = [c for c in init if c["name"] != "wait-for-migrations"]
+
+
 def step_named(timeline: Timeline, name: str):
     (step,) = [s for s in timeline.steps.values() if s.node.name == name]
     return step
@@ -194,9 +200,6 @@ def test_an_airflow_deployment_neither_after_the_job_nor_waiting_fires_airflow_p
     (job,) = of_type(dev_items, JOB)
     assert job["urn"] not in deployment["dependencies"] and up(dev_items).violations == []
 
-    def without_the_wait(items):
-        spec = of_type(items, DEPLOYMENT)[0]["inputs"]["spec"]["template"]["spec"]
-        spec["initContainers"] = [c for c in spec["initContainers"] if c["name"] != "wait-for-migrations"]
     assert fired(up(edited(dev_items, without_the_wait))) == {"airflow-pods-wait-for-migrations": {"airflow-deployment"}}
 
     def waiting_before_the_proxy(items):  # init containers start in order: it could never reach the database
@@ -224,9 +227,6 @@ def test_a_rollout_waiting_for_migrations_is_ready_only_after_the_migration_job(
     blind = up(dev_items, dataclasses.replace(RULES, readiness_waits=()))
     assert step_named(blind, "airflow-deployment").end <= step_named(blind, "airflow-migrations").end < deployment.end
     # Pods that do not wait for migrations are not held back by the Job (nor is anything else).
-    def without_the_wait(items):
-        spec = of_type(items, DEPLOYMENT)[0]["inputs"]["spec"]["template"]["spec"]
-        spec["initContainers"] = [c for c in spec["initContainers"] if c["name"] != "wait-for-migrations"]
     unheld = up(edited(dev_items, without_the_wait))
     assert step_named(unheld, "airflow-deployment").end == deployment.start + RULES.duration(DEPLOYMENT, {}, "up") \
         < job.end + wait.seconds

@@ -18,7 +18,6 @@ from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config, stack_settings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-JOB = "kubernetes:batch/v1:Job"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 WI_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"

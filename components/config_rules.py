@@ -1,8 +1,8 @@
 """Rules across config keys: value pairs the Google APIs reject, and values refused only when deploying.
 
 Each check gets the already-parsed values and a reader with `fail(key, value, allowed, example, fix)`
-(components/config.py `_Reader`), so every problem lands in the one ConfigError raised before any
-resource is declared. Imports flow one way: config.py imports this module, never the reverse.
+(components/config/reader.py `_Reader`), so every problem lands in the one ConfigError raised before any
+resource is declared. Imports flow one way: components/config/ imports this module, never the reverse.
 """
 
 from __future__ import annotations

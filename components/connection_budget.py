@@ -1,6 +1,6 @@
 """Worst-case PostgreSQL connections of the Airflow workload, and the Cloud SQL limit they must fit.
 
-Pure functions, no Pulumi: config.py refuses a stack whose budget exceeds its tier before anything
+Pure functions, no Pulumi: components/config/ refuses a stack whose budget exceeds its tier before anything
 is declared, airflow/connections.py recomputes the same budget from the rendered manifests, and
 `make bench` prints it per stack.
 

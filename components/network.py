@@ -31,7 +31,7 @@ class NetworkArgs(TypedDict):
     """Secondary range for Service cluster IPs."""
     private_services_range: NotRequired[str]
     """Range reserved for Private Services Access (Cloud SQL private IP), a CIDR the caller checked against
-    every subnet range (components/config_network.py). Created as soon as the VPC is."""
+    every subnet range (components/config/network.py). Created as soon as the VPC is."""
     private_services_prefix_length: NotRequired[int]
     """Instead of a range: its prefix length, the block auto-allocated by GCP; it then waits for the subnet."""
 

@@ -24,8 +24,11 @@ BIG_TASK = {
     "pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[k8s.V1Container(
         name="base",
         image=DBT_IMAGE,
-        resources=k8s.V1ResourceRequirements(requests={"cpu": "2", "memory": "4Gi"},
-                                             limits={"cpu": "2", "memory": "4Gi"}),
+        # Sized to fit one node of every stack's main pool beside GKE's DaemonSets (dev's 2-vCPU nodes
+        # leave ~1.5 vCPU): a request no node can hold stays Pending and fails the task after
+        # [kubernetes_executor] worker_pods_pending_timeout.
+        resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2560Mi"},
+                                             limits={"cpu": "1500m", "memory": "2560Mi"}),
     )]))
 }
 

@@ -15,7 +15,9 @@ from typing import Optional
 
 import yaml
 
-from .capacity import GIB, always_on_pods, gke_allocatable
+from components.machine_types import custom_shape_problem, is_custom, parse_custom
+
+from .capacity import GIB, MIB, Resources, always_on_pods, gke_allocatable, unplaced_pods
 from .harness import Capture, Resource
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
@@ -124,6 +126,29 @@ def _lookup(table: dict, key: str, what: str, resource: Resource, config_key: st
     return table[key]
 
 
+def machine_price(prices: dict, machine_type: str, resource: Resource, config_key: str) -> dict:
+    """{vcpu, memory_gib, usd_per_hour} of a predefined type from the table, or of an E2 custom shape
+    from the per-vCPU and per-GB custom rates."""
+    if not is_custom(machine_type):
+        return _lookup(prices["machine_types"], machine_type, "machine type", resource, config_key)
+    problem = custom_shape_problem(machine_type)
+    shape = parse_custom(machine_type)
+    if problem or shape is None:
+        raise PriceError(f"{resource.type} {resource.name!r}: machine type {machine_type!r}: {problem}. "
+                         f"Set {config_key} to a valid shape.")
+    rates = prices["custom_machine_rates"][shape.family]
+    hourly = shape.vcpu * rates["vcpu_per_hour"]["usd"] + shape.memory_gib * rates["memory_gib_per_hour"]["usd"]
+    return {"vcpu": shape.vcpu, "memory_gib": shape.memory_gib, "usd_per_hour": hourly}
+
+
+def gke_system_requests(prices: dict) -> tuple[Resources, Resources]:
+    """(per node, once per cluster) requests of the pods GKE runs itself on a Standard cluster."""
+    system = prices["gke_system_pods"]
+    def as_resources(entry: dict) -> Resources:
+        return Resources(entry["cpu_m"] / 1000, entry["memory_mib"] * MIB)
+    return as_resources(system["per_node"]), as_resources(system["per_cluster"])
+
+
 class _Estimator:
     def __init__(self, capture: Capture, prices: dict):
         self.capture = capture
@@ -134,7 +159,7 @@ class _Estimator:
         self.notes: list[str] = []
         self.free_tier_left = float(prices["gke"]["free_tier_credit_per_month"]["usd"])
         self.nat_vms = 0
-        self.node_shapes: list[tuple[str, dict]] = []
+        self.node_shapes: list[tuple[str, dict, int]] = []
 
     def add(self, resource: Resource, item: str, quantity: float, unit: str, unit_usd: float,
             per_hour: bool, note: str = "") -> None:
@@ -184,10 +209,10 @@ class _Estimator:
             self.add(pool, f"Spot nodes ({machine_type})", 0, "nodes", 0.0, per_hour=True,
                      note="autoscaler minimum 0: no Spot node while idle")
             return
-        machine = _lookup(self.prices["machine_types"], machine_type, "machine type", pool, "nodeMachineType")
+        machine = machine_price(self.prices, machine_type, pool, "nodeMachineType")
         self.add(pool, f"nodes ({machine_type})", nodes, "nodes", machine["usd_per_hour"], per_hour=True,
                  note=f"autoscaler minimum: {spread}")
-        self.node_shapes.append((machine_type, machine))
+        self.node_shapes.append((machine_type, machine, nodes))
         disk_type = node.get("diskType", "pd-balanced")
         disk = _lookup(self.prices["disks_per_gib_month"], disk_type, "disk type", pool, "the pool's disk type")
         size = int(node.get("diskSizeGb", 100))
@@ -322,17 +347,26 @@ class _Estimator:
 
 
     def note_unschedulable_pods(self) -> None:
-        """A priced node the always-on pod cannot fit on is a wrong estimate (the autoscaler would
-        find no node, or a bigger one): say so beside the total."""
+        """A priced node set the always-on pods cannot fit on is a wrong estimate (the autoscaler would
+        find no node, or add nodes the idle cost does not show): say so beside the total."""
         if not self.node_shapes:
             return
         manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
-        for name, _, requests in always_on_pods(manifests):
-            fitting = [t for t, m in self.node_shapes if requests.fits_in(gke_allocatable(m["vcpu"], m["memory_gib"]))]
-            if not fitting:
-                shapes = ", ".join(sorted({t for t, _ in self.node_shapes}))
+        pods = always_on_pods(manifests)
+        shapes = ", ".join(sorted({t for t, _, _ in self.node_shapes}))
+        for name, _, requests in pods:
+            if not any(requests.fits_in(gke_allocatable(m["vcpu"], m["memory_gib"])) for _, m, _ in self.node_shapes):
                 self.notes.append(f"pod {name} requests {requests.describe()}, more than a {shapes} node can "
                                   "allocate: it will not schedule; pick a larger nodeMachineType.")
+                return
+        nodes = [gke_allocatable(m["vcpu"], m["memory_gib"]) for _, m, count in self.node_shapes for _ in range(count)]
+        per_node, per_cluster = gke_system_requests(self.prices)
+        replicas = [(f"{name}-{i}", requests) for name, count, requests in pods for i in range(count)]
+        left = unplaced_pods(replicas, nodes, per_node, per_cluster)
+        if left:
+            self.notes.append(f"pods {', '.join(left)} do not fit beside GKE's own pods on the {len(nodes)} idle "
+                              f"{shapes} node(s): the autoscaler adds nodes and the idle cost is higher than "
+                              "shown; pick a larger nodeMachineType or raise nodeMinCount.")
 
 
 def estimate(capture: Capture, prices: Optional[dict] = None) -> CostReport:

@@ -1,4 +1,5 @@
-"""The Airflow 3 workload on Kubernetes: pure manifest builders (spec.py) and one component (workload.py)."""
+"""The Airflow 3 workload on Kubernetes: pure manifest builders (re-exported by spec.py) and one
+component (workload.py)."""
 
 from .spec import AIRFLOW_KSA, WORKER_KSA, WorkloadSpec
 from .workload import AirflowWorkload, AirflowWorkloadArgs

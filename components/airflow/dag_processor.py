@@ -37,7 +37,7 @@ def dag_processor_deployment(spec: s.WorkloadSpec) -> Optional[dict]:
             "selector": {"matchLabels": s.selector(spec, COMPONENT)},
             "strategy": {"type": "Recreate"},
             "template": {
-                "metadata": {"labels": s.labels(spec, COMPONENT), "annotations": s.pod_checksums(spec)},
+                "metadata": {"labels": s.labels(spec, COMPONENT), "annotations": s.always_on_pod_annotations(spec)},
                 "spec": {
                     "serviceAccountName": s.AIRFLOW_KSA,
                     "automountServiceAccountToken": False,  # launches no pods

@@ -3,7 +3,7 @@
 The dag-processor fetches `dagsRef` every `dagRefreshInterval` and records the commit it parsed on the
 DAG version and on each DAG run it creates (`dag_run.bundle_version`); every task of that run is started
 with that commit in its workload and runs exactly that code, however far the branch moved since. No
-git-sync container runs in this mode. Plain values in, manifest fragments out; spec.py composes them.
+git-sync container runs in this mode. Plain values in, manifest fragments out; containers.py and pods.py compose them.
 
 Facts this models (public sources):
 - `[dag_processor] dag_bundle_config_list` / `dag_bundle_storage_path`, bundle versions and

@@ -1,5 +1,5 @@
 """Settings for a workload that runs for months: connection pools, local logs, pod bursts, image pulls,
-the admin user's password. Plain values in, manifest fragments out; spec.py places them."""
+the admin user's password. Plain values in, manifest fragments out; containers.py and pods.py place them."""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ import pytest
 import yaml
 
 from components.cluster import SPOT_TAINT
+from preview.capacity import Resources, gke_allocatable, pod_requests
+from preview.cost import gke_system_requests, load_prices, machine_price
+from tests.conftest import run_stack
 
 from .pod import AIRFLOW_VENV, ROOT, find
 
@@ -66,7 +69,8 @@ def test_custom_image_task_gets_its_image_and_size_and_keeps_the_template(parsed
     pod = parsed["pods"]["example_custom_image_task.transform"]
     template = yaml.safe_load(find(rendered, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
     assert base(pod)["image"] != base(template)["image"] and base(pod)["image"].endswith("airflow-dbt:1.0.0")
-    assert base(pod)["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert base(pod)["resources"] == {"requests": {"cpu": "1", "memory": "2560Mi"},
+                                      "limits": {"cpu": "1500m", "memory": "2560Mi"}}
     assert base(pod)["securityContext"] == base(template)["securityContext"]
     # Remote logging stays on in the task pod: the image must carry the google provider (README).
     env = {e["name"]: e.get("value") for e in base(pod)["env"]}
@@ -81,3 +85,28 @@ def test_spot_task_tolerates_the_spot_pool_taint(parsed):
     assert any(wanted.items() <= t.items() for t in pod["spec"].get("tolerations", [])), pod["spec"].get("tolerations")
     assert pod["spec"]["nodeSelector"] == {"cloud.google.com/gke-spot": "true"}
     assert base(pod)["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_example_task_fits_a_fresh_node_it_may_land_on(parsed, stack):
+    """A task pod bigger than any node it may run on stays Pending: the cluster autoscaler adds no
+    node that cannot hold it, and the executor fails the task after worker_pods_pending_timeout."""
+    prices = load_prices()
+    per_node, _ = gke_system_requests(prices)
+    pools = run_stack(stack).of_type("gcp:container/nodePool:NodePool")
+    checked = 0
+    for name, pod in parsed["pods"].items():
+        wants_spot = (pod["spec"].get("nodeSelector") or {}).get("cloud.google.com/gke-spot") == "true"
+        candidates = [p for p in pools if bool(p.inputs["nodeConfig"].get("spot")) == wants_spot]
+        if not candidates:
+            continue  # a Spot task on a stack without the Spot pool: documented, spotPool is opt-in
+        requests = pod_requests(pod["spec"])
+        rooms = []
+        for pool in candidates:
+            machine = machine_price(prices, pool.inputs["nodeConfig"]["machineType"], pool, "machine type")
+            node = gke_allocatable(machine["vcpu"], machine["memory_gib"])
+            rooms.append(Resources(node.cpu - per_node.cpu, node.memory - per_node.memory))
+        assert any(requests.fits_in(room) for room in rooms), (
+            f"{stack}: {name} requests {requests.describe()}; a fresh node leaves {[r.describe() for r in rooms]}")
+        checked += 1
+    assert checked >= 1

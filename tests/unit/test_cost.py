@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from preview import __main__ as preview_cli
-from preview.capacity import GIB, MIB, Resources, always_on_pods, gke_allocatable, parse_quantity, pod_requests
-from preview.cost import PriceError, estimate, load_prices
+from preview.capacity import (GIB, MIB, Resources, always_on_pods, gke_allocatable, parse_quantity, pod_requests,
+                              unplaced_pods)
+from preview.cost import PriceError, estimate, gke_system_requests, load_prices, machine_price
 from preview.harness import Capture, Resource, run_program
 from tests.conftest import run_stack, stack_config
 
@@ -25,6 +26,11 @@ def monthly(capture: Capture) -> float:
 
 def rows(capture: Capture, item_prefix: str) -> list:
     return [i for i in estimate(capture, PRICES).items if i.item.startswith(item_prefix)]
+
+
+def dev_node_hourly() -> float:
+    rates = PRICES["custom_machine_rates"]["e2"]  # dev runs e2-custom-2-5120
+    return 2 * rates["vcpu_per_hour"]["usd"] + 5 * rates["memory_gib_per_hour"]["usd"]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,11 @@ def test_every_price_names_its_source_and_date():
         elif isinstance(node, dict):
             for key, value in node.items():
                 walk(value, f"{path}.{key}")
-    for section in ("gke", "machine_types", "disks_per_gib_month", "cloud_sql", "network", "storage"):
+    for section in ("gke", "machine_types", "custom_machine_rates", "disks_per_gib_month", "cloud_sql", "network",
+                    "storage"):
         walk(PRICES[section], section)
+    for name, entry in PRICES["gke_system_pods"].items():
+        assert entry.get("source") and entry.get("read_on"), f"gke_system_pods.{name} has no source/read_on"
 
 
 def test_bigger_database_tier_moves_the_estimate_by_the_tier_difference(dev_total):
@@ -74,7 +83,7 @@ def test_high_availability_doubles_instance_and_storage(dev, dev_total):
 
 def test_more_nodes_add_machine_disk_and_nat_per_node(dev_total):
     more = run_stack("dev", nodeMinCount="2")
-    per_node = (PRICES["machine_types"]["e2-standard-2"]["usd_per_hour"] * HOURS
+    per_node = (dev_node_hourly() * HOURS
                 + 30 * PRICES["disks_per_gib_month"]["pd-balanced"]["usd"]
                 + PRICES["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS)
     assert monthly(more) - dev_total == pytest.approx(per_node, abs=0.02)
@@ -84,7 +93,7 @@ def test_regional_cluster_triples_the_nodes_and_loses_the_free_tier(dev_total):
     config = stack_config("dev", clusterRegional="true")
     del config["airflow-gke:zone"]  # unset: an empty string is a config error
     regional = run_program("dev", config)
-    per_node = (PRICES["machine_types"]["e2-standard-2"]["usd_per_hour"] * HOURS
+    per_node = (dev_node_hourly() * HOURS
                 + 30 * PRICES["disks_per_gib_month"]["pd-balanced"]["usd"]
                 + PRICES["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS)
     fee = PRICES["gke"]["cluster_fee_per_hour"]["usd"] * HOURS
@@ -110,10 +119,11 @@ def test_autopilot_prices_the_always_on_pod_requests(autopilot):
     assert not rows(autopilot, "nodes"), "Autopilot has no node pool rows"
 
 
-def test_unknown_machine_type_fails_with_the_key_to_change(dev):
+def test_unknown_machine_type_fails_with_the_key_to_change():
+    capture = run_stack("dev", nodeMachineType="e2-standard-2")
     prices = {**PRICES, "machine_types": {k: v for k, v in PRICES["machine_types"].items() if k != "e2-standard-2"}}
     with pytest.raises(PriceError, match=r"machine type 'e2-standard-2'.*nodeMachineType"):
-        estimate(dev, prices)
+        estimate(capture, prices)
 
 
 def test_unknown_database_tier_fails_with_the_key_to_change():
@@ -138,10 +148,29 @@ def test_prod_reports_its_drivers(prod):
     assert report.environment == "prod" and report.within_dev_goal is None  # the dev goal is not prod's
 
 
-@pytest.mark.xfail(strict=True, reason="dev idles at ~$84 at list price: e2-standard-2 node $48.92 + db-g1-small "
-                   "$25.55 + Cloud NAT $4.67 + disks; see README 'What it costs' for the levers")
 def test_dev_idle_cost_within_goal(dev_total):
     assert dev_total <= PRICES["goals"]["dev_idle_monthly_usd"]["usd"]
+
+
+def test_custom_machine_type_is_priced_per_vcpu_and_gib(dev, dev_total):
+    rates = PRICES["custom_machine_rates"]["e2"]
+    pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
+    assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-5120"
+    node, = rows(dev, "nodes (e2-custom-2-5120)")
+    expected = (2 * rates["vcpu_per_hour"]["usd"] + 5 * rates["memory_gib_per_hour"]["usd"]) * HOURS
+    assert node.monthly_usd == pytest.approx(expected)
+    bigger = run_stack("dev", nodeMachineType="e2-custom-2-8192")
+    assert monthly(bigger) - dev_total == pytest.approx(3 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
+
+
+@pytest.mark.parametrize("shape, why", [("e2-custom-3-4096", "even number of vCPUs"),
+                                        ("e2-custom-2-5000", "multiple of 256"),
+                                        ("e2-custom-2-17408", "per vCPU"),
+                                        ("n2-custom-2-4096", "only E2 custom")])
+def test_an_invalid_custom_shape_fails_the_estimate(dev, shape, why):
+    pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
+    with pytest.raises(PriceError, match=why):
+        machine_price(PRICES, shape, pool, "nodeMachineType")
 
 
 # -- capacity: the Airflow pod must fit the node it is priced on ---------------------------------------
@@ -166,15 +195,34 @@ def test_pod_requests_count_sidecars_with_the_containers_and_before_later_inits(
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_airflow_pod_fits_the_node_it_is_priced_on(stack, dev, prod):
+def test_always_on_pods_fit_the_idle_nodes_beside_gkes_own(stack, dev, prod):
     capture = {"dev": dev, "prod": prod}[stack]
     pool = next(r for r in capture.of_type("gcp:container/nodePool:NodePool") if not r.inputs["nodeConfig"]["spot"])
-    machine = PRICES["machine_types"][pool.inputs["nodeConfig"]["machineType"]]
+    machine = machine_price(PRICES, pool.inputs["nodeConfig"]["machineType"], pool, "nodeMachineType")
+    idle_nodes = next(i for i in estimate(capture, PRICES).items if i.item.startswith("nodes (")).quantity
     allocatable = gke_allocatable(machine["vcpu"], machine["memory_gib"])
     deployments = [m for _, m in capture.kubernetes_objects() if m["kind"] == "Deployment"]
-    for name, _, requests in always_on_pods(deployments):
-        assert requests.fits_in(allocatable), (
-            f"{stack}: pod {name} requests {requests.describe()}, node allocatable {allocatable.describe()}")
+    pods = [(f"{name}-{i}", requests) for name, count, requests in always_on_pods(deployments) for i in range(count)]
+    assert pods
+    per_node, per_cluster = gke_system_requests(PRICES)
+    assert unplaced_pods(pods, [allocatable] * int(idle_nodes), per_node, per_cluster) == []
+    assert not any("fit" in note or "schedule" in note for note in estimate(capture, PRICES).notes)
+
+
+def test_gke_system_pods_are_packed_with_ours():
+    node = gke_allocatable(2, 4)
+    system = Resources(0.3, 600 * MIB), Resources(0.4, 400 * MIB)
+    small = Resources(0.2, 1 * GIB)
+    assert unplaced_pods([("a", small)], [node], *system) == []
+    assert unplaced_pods([("a", small), ("b", small)], [node], *system) == ["b"]  # 2.9 GiB - 1000 MiB < 2 GiB
+    assert unplaced_pods([("a", small), ("b", small)], [node, node], *system) == []
+
+
+def test_a_node_too_small_beside_gkes_own_pods_is_called_out(dev):
+    # 4 GiB: 2.9 GiB allocatable holds the Airflow pod (2.3 GiB) alone, not with GKE's own pods.
+    small = run_stack("dev", nodeMachineType="e2-custom-2-4096")
+    notes = estimate(small, PRICES).notes
+    assert any("do not fit beside GKE's own pods" in note for note in notes), notes
 
 
 def test_readme_cost_table_matches_the_report(dev_total, prod):
@@ -190,8 +238,8 @@ def test_a_pod_too_big_for_the_node_is_called_out(dev):
                                               '"memoryLimit": "6Gi"}}')
     deployments = [m for _, m in big.kubernetes_objects() if m["kind"] == "Deployment"]
     (_, _, requests), = always_on_pods(deployments)
-    machine = PRICES["machine_types"]["e2-standard-2"]
+    machine = machine_price(PRICES, "e2-custom-2-5120", big.resources[0], "nodeMachineType")
     assert not requests.fits_in(gke_allocatable(machine["vcpu"], machine["memory_gib"]))
     notes = estimate(big, PRICES).notes
-    assert any("will not schedule" in note and "e2-standard-2" in note for note in notes), notes
+    assert any("will not schedule" in note and "e2-custom-2-5120" in note for note in notes), notes
     assert not any("will not schedule" in note for note in estimate(dev, PRICES).notes)

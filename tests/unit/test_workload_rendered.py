@@ -163,6 +163,22 @@ def test_deployment_has_the_design_containers(request, stack):
     assert command_line(main["maintenance"])[:2] == ["bash", "-c"]  # the log groomer; behaviour: integration
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_only_always_on_pods_are_safe_to_evict_for_the_autoscaler(request, stack):
+    """The autoscaler may move the always-on pods (their emptyDirs are caches) to empty a node; a running
+    task or migration must block scale-down instead of being killed."""
+    capture = request.getfixturevalue(stack)
+    key = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+    deployments = [m for _, m in capture.kubernetes_objects() if m["kind"] == "Deployment"]
+    assert len(deployments) == (1 if settings(capture).airflow.dag_source == "git-sync" else 2)
+    for manifest in deployments:
+        assert manifest["spec"]["template"]["metadata"]["annotations"][key] == "true", manifest["metadata"]["name"]
+    task_template = yaml.safe_load(find(capture, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+    jobs = [m["spec"]["template"] for _, m in capture.kubernetes_objects() if m["kind"] == "Job"]
+    for pod in [task_template, *jobs]:
+        assert key not in ((pod.get("metadata") or {}).get("annotations") or {})
+
+
 def test_api_server_listens_on_8080_with_health_probes(dev):
     api = containers(deployment_pod(dev))["api-server"]
     assert 8080 in [p["containerPort"] for p in api["ports"]]

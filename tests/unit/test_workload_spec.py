@@ -1,4 +1,4 @@
-"""The pure manifest builders of components/airflow/spec.py, fed a hand-built WorkloadSpec (no Pulumi run).
+"""The pure manifest builders of components/airflow/ (via spec.py), fed a hand-built WorkloadSpec (no Pulumi run).
 
 Values deliberately differ from every default (namespace, repo, ref, periods, users, resources) so a
 builder that hard-codes a default instead of reading the spec fails here.

@@ -1,0 +1,94 @@
+"""The objects around the pods: Services, ServiceAccounts, RBAC and NetworkPolicies (who reaches and
+runs what), the PodDisruptionBudget and the Namespace."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .workload_spec import (AIRFLOW_KSA, API_PORT, API_SERVICE_NAME, DEPLOYMENT_NAME, ROLE_NAME, UI_SERVICE_NAME,
+                            UI_SERVICE_PORT, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata,
+                            selector)
+
+
+def ui_service(spec: WorkloadSpec) -> dict:
+    service_spec: dict = {
+        "type": "ClusterIP" if spec.settings.service_type == "ClusterIP" else "LoadBalancer",
+        "selector": selector(spec, "airflow"),
+        "ports": [{"name": "http", "port": UI_SERVICE_PORT, "targetPort": "api", "protocol": "TCP"}],
+    }
+    annotations = None
+    if spec.settings.service_type == "InternalLoadBalancer":
+        annotations = {"networking.gke.io/load-balancer-type": "Internal"}
+    if service_spec["type"] == "LoadBalancer" and spec.settings.load_balancer_source_ranges:
+        service_spec["loadBalancerSourceRanges"] = list(spec.settings.load_balancer_source_ranges)
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": metadata(spec, UI_SERVICE_NAME, "ui", annotations), "spec": service_spec}
+
+
+def api_service(spec: WorkloadSpec) -> dict:
+    """Cluster-internal Service for the execution API that task pods call."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(spec, API_SERVICE_NAME, "api"),
+            "spec": {"type": "ClusterIP", "selector": selector(spec, "airflow"),
+                     "ports": [{"name": "api", "port": API_PORT, "targetPort": "api", "protocol": "TCP"}]}}
+
+
+def service_accounts(spec: WorkloadSpec) -> list[dict]:
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": automount,
+         "metadata": metadata(spec, ksa, component, {"iam.gke.io/gcp-service-account": gsa})}
+        for ksa, gsa, component, automount in (
+            (AIRFLOW_KSA, spec.airflow_service_account, "airflow", True),
+            (WORKER_KSA, spec.worker_service_account, "worker", False))
+    ]
+
+
+def pod_launcher_role(spec: WorkloadSpec) -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": metadata(spec, ROLE_NAME, "rbac"),
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"],
+                 "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+            ]}
+
+
+def pod_launcher_binding(spec: WorkloadSpec) -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": metadata(spec, ROLE_NAME, "rbac"),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+            "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.settings.namespace}]}
+
+
+def network_policies(spec: WorkloadSpec) -> list[dict]:
+    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to
+    everyone: the UI Service and task pods) and the task pods' log server to the Airflow pods."""
+    def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": metadata(spec, name, component),
+                "spec": {"podSelector": pod_selector, "policyTypes": ["Ingress"], "ingress": ingress}}
+
+    return [
+        policy("default-deny-ingress", "network", {}, []),
+        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
+               [{"ports": [{"port": API_PORT, "protocol": "TCP"}]}]),
+        policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
+               [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
+                 "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
+    ]
+
+
+def pod_disruption_budget(spec: WorkloadSpec) -> Optional[dict]:
+    if spec.settings.replicas < 2:
+        return None
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": metadata(spec, DEPLOYMENT_NAME, "airflow"),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": selector(spec, "airflow")}}}
+
+
+def namespace(spec: WorkloadSpec) -> dict:
+    ns_labels = {**labels(spec, "namespace"),
+                 # Pod Security Admission: the API server itself refuses pods that break these rules.
+                 "pod-security.kubernetes.io/enforce": "restricted",
+                 "pod-security.kubernetes.io/warn": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.settings.namespace, "labels": ns_labels}}

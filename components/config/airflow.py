@@ -1,0 +1,224 @@
+"""Reading and checking the Airflow workload keys: image, DAG repository and source, UI exposure, git
+credentials, container resources, and git-sync's stall detection."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Optional
+
+from .. import git_sync_liveness
+from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from .reader import _Reader
+from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
+
+SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
+# Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+DAG_SOURCES = ("git-sync", "git-bundle")
+GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
+_MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_GIT_REF = re.compile(r"^(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
+_IMAGE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+(?=/))?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_GIT_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
+
+
+def is_valid_git_url(url: str) -> bool:
+    return url.startswith(("https://", "ssh://")) or bool(_GIT_SSH_SCP.match(url))
+
+
+def image_problem(image: str) -> Optional[str]:
+    """Why an image reference is unusable, or None when it is a pinned, well-formed reference."""
+    match = _IMAGE.match(image)
+    if not match:
+        return "a container image reference such as REGION-docker.pkg.dev/PROJECT/REPO/airflow:1.0"
+    if not match.group("tag") and not match.group("digest"):
+        return "an image pinned to a tag or digest (no implicit latest)"
+    if match.group("tag") == "latest" and not match.group("digest"):
+        return "an image pinned to a release tag or digest, not :latest"
+    return None
+
+
+def _read_resources(reader: _Reader, maintenance_cpu_limit: str) -> dict[str, ContainerResources]:
+    overrides = reader.json_object("containerResources")
+    resources = dict(DEFAULT_RESOURCES)
+    for container, fields in overrides.items():
+        base = resources.get(container)
+        if base is None or not isinstance(fields, dict):
+            reader.fail(f"containerResources.{container}", fields,
+                        f"an object keyed by one of {', '.join(DEFAULT_RESOURCES)}",
+                        fix=reader.path_fix(f"containerResources.{container}", verb="rm"))
+            continue
+        values = {"cpu": base.cpu, "memory": base.memory, "cpuLimit": base.cpu_limit, "memoryLimit": base.memory_limit}
+        for name, value in fields.items():
+            pattern = _CPU if name.startswith("cpu") else _MEMORY
+            if name not in values or not pattern.match(str(value)):
+                reader.fail(f"containerResources.{container}.{name}", value,
+                            "cpu/cpuLimit like 500m or 1, memory/memoryLimit like 512Mi or 1Gi",
+                            fix=reader.path_fix(f"containerResources.{container}.{name}",
+                                                ("500m" if name.startswith("cpu") else "512Mi") if name in values else "",
+                                                "set" if name in values else "rm"))
+                continue
+            values[name] = str(value)
+        for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
+            if _quantity(values[request]) > _quantity(values[limit]):
+                reader.fail(f"containerResources.{container}.{request}", values[request],
+                            f"at most the limit {limit} ({values[limit]})",
+                            fix=reader.path_fix(f"containerResources.{container}.{request}", values[limit]))
+        resources[container] = ContainerResources(values["cpu"], values["memory"], values["cpuLimit"], values["memoryLimit"])
+    maintenance = resources["maintenance"]
+    explicit_limit = reader.raw("maintenanceCpuLimit") is not None
+    if explicit_limit and "cpuLimit" in (overrides.get("maintenance") or {}):
+        reader.fail("containerResources.maintenance.cpuLimit", overrides["maintenance"]["cpuLimit"],
+                    "unset while airflow-gke:maintenanceCpuLimit is set (one place for one value)",
+                    fix=reader.path_fix("containerResources.maintenance.cpuLimit", verb="rm"))
+    if explicit_limit or "cpuLimit" not in (overrides.get("maintenance") or {}):
+        resources["maintenance"] = ContainerResources(maintenance.cpu, maintenance.memory, maintenance_cpu_limit,
+                                                      maintenance.memory_limit)
+    return resources
+
+
+_QUANTITY_SUFFIXES = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                      "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _quantity(text: str) -> float:
+    """A Kubernetes quantity (500m, 1, 512Mi, 1Gi) as a number, to compare requests with limits."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?", text)
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _QUANTITY_SUFFIXES.get(match.group(2) or "", 1)
+
+
+def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
+    namespace = reader.string("namespace", "airflow", pattern=_DNS_LABEL,
+                              allowed="a DNS label: lowercase letters, digits and '-', at most 63 characters",
+                              example="airflow")
+    image = reader.string("airflowImage", DEFAULT_AIRFLOW_IMAGE)
+    problem = image_problem(image)
+    if problem:
+        reader.fail("airflowImage", image, problem, DEFAULT_AIRFLOW_IMAGE)
+
+    dags_repo = reader.raw("dagsRepo")
+    if dags_repo is None:
+        reader.missing("dagsRepo", "https://github.com/<org>/<dags-repo>.git")
+        dags_repo = ""
+    elif not is_valid_git_url(dags_repo):
+        reader.fail("dagsRepo", dags_repo, "a git URL over https:// or ssh (ssh://… or git@host:org/repo.git)",
+                    "https://github.com/<org>/<dags-repo>.git")
+
+    dags_ref = reader.string("dagsRef", "main", pattern=_GIT_REF,
+                             allowed="a branch, tag or commit (letters, digits, . _ / -; no '..' or spaces)",
+                             example="main")
+    dags_subpath = reader.string("dagsSubpath", "", pattern=re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]*$"),
+                                 allowed="a relative path inside the repo without '..'", example="dags")
+
+    service_type = reader.string("serviceType", "ClusterIP", choices=SERVICE_TYPES)
+    source_ranges = reader.cidr_list("loadBalancerSourceRanges", ())
+    allow_public_ui = reader.boolean("allowPublicUi", False)
+    if service_type in ("LoadBalancer", "InternalLoadBalancer") and not allow_public_ui:
+        if not source_ranges:
+            reader.fail("loadBalancerSourceRanges", [], f"a non-empty list of CIDRs when serviceType is {service_type} "
+                        "(or set airflow-gke:allowPublicUi true)",
+                        fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
+        elif any(c.endswith("/0") for c in source_ranges):
+            reader.fail("loadBalancerSourceRanges", list(source_ranges),
+                        "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
+                        fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
+
+    maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
+                                          allowed="a CPU quantity such as 100m or 1", example="100m")
+
+    git_token = reader.secret("dagsGitToken")
+    git_ssh_key = reader.secret("dagsSshKey")
+    if git_token is not None and git_ssh_key is not None:
+        reader.fail("dagsSshKey", "[secret]", "only one of airflow-gke:dagsGitToken and airflow-gke:dagsSshKey",
+                    "--secret < ~/.ssh/dags_deploy_key  (after: pulumi config rm airflow-gke:dagsGitToken)")
+    credentials_kind = "ssh" if git_ssh_key is not None else "token" if git_token is not None else "none"
+    if credentials_kind == "ssh" and dags_repo.startswith("https://"):
+        reader.fail("dagsRepo", dags_repo, "an ssh URL when airflow-gke:dagsSshKey is set", "git@github.com:<org>/<repo>.git")
+    known_hosts = reader.raw("dagsSshKnownHosts") or ""
+    if known_hosts and credentials_kind != "ssh":
+        reader.fail("dagsSshKnownHosts", known_hosts[:40], "set only together with airflow-gke:dagsSshKey",
+                    fix="pulumi config rm airflow-gke:dagsSshKnownHosts")
+    elif known_hosts and not all(len(line.split()) >= 3 for line in known_hosts.strip().splitlines()):
+        reader.fail("dagsSshKnownHosts", known_hosts[:40], "known_hosts lines: HOST KEYTYPE KEY (ssh-keyscan output)",
+                    fix='pulumi config set airflow-gke:dagsSshKnownHosts "$(ssh-keyscan github.com)"')
+
+    dag_source = _read_dag_source(reader, environment)
+    git_sync_period = reader.duration("gitSyncPeriod", 30, 5, 3600)
+    git_sync_max_failures = reader.integer("gitSyncMaxFailures", 10, -1, 1000)
+    if dag_source == "git-sync":
+        _check_git_sync_stall_detection(reader, git_sync_period, git_sync_max_failures)
+
+    return AirflowSettings(
+        namespace=namespace,
+        image=image,
+        replicas=reader.integer("replicas", 2 if environment == "prod" else 1, 1, 10),
+        dags_repo=dags_repo,
+        dags_ref=dags_ref,
+        dags_subpath=dags_subpath.strip("/"),
+        git_sync_period_seconds=git_sync_period,
+        git_sync_max_failures=git_sync_max_failures,
+        dag_refresh_seconds=reader.duration("dagRefreshInterval", 10, 5, 3600),
+        dag_reparse_seconds=reader.duration("dagReparseInterval", 120, 5, 86400),
+        service_type=service_type,
+        load_balancer_source_ranges=source_ranges,
+        allow_public_ui=allow_public_ui,
+        admin_username=reader.string("adminUsername", "admin", pattern=re.compile(r"^[A-Za-z0-9._@-]{1,64}$"),
+                                     allowed="1-64 letters, digits or . _ @ -", example="admin"),
+        admin_email=reader.string("adminEmail", "admin@example.com", pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                                  allowed="an e-mail address", example="you@example.com"),
+        admin_password=reader.secret("adminPassword"),
+        git_credentials=git_ssh_key if git_ssh_key is not None else git_token,
+        git_credentials_kind=credentials_kind,
+        git_ssh_known_hosts=known_hosts.strip(),
+        secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
+        metadata_retention_days=reader.integer("metadataRetentionDays", 90, 0, 3650),
+        resources=_read_resources(reader, maintenance_cpu_limit),
+        db_pool_size=reader.integer("dbPoolSize", DEFAULT_POOL_SIZE, 1, 50),
+        db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
+        base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
+                               allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
+        dag_source=dag_source,
+    )
+
+
+def _safe_json(raw: Optional[str]) -> Any:
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None  # reported where the key is read
+
+
+def _check_git_sync_stall_detection(reader: _Reader, period_seconds: int, max_failures: int) -> None:
+    """git-sync's own `/` probe cannot see a later stall; its bounded retries can (git_sync_liveness.py)."""
+    problem = git_sync_liveness.stall_problem(period_seconds, max_failures)
+    if problem:
+        key, why, value = problem
+        effective = {"gitSyncMaxFailures": str(max_failures), "gitSyncPeriod": f"{period_seconds}s"}[key]
+        reader.fail(key, reader.raw(key) if reader.raw(key) is not None else effective, why, value)
+
+
+def _read_dag_source(reader: _Reader, environment: str) -> str:
+    """dagSource, default git-bundle on prod (runs pinned to the parsed commit) and git-sync elsewhere
+    (a cleared task picks up the newest push); keys of the other mode are refused, not ignored."""
+    dag_source = reader.string("dagSource", "git-bundle" if environment == "prod" else "git-sync",
+                               choices=DAG_SOURCES)
+    if dag_source == "git-bundle":
+        for key in GIT_SYNC_ONLY_KEYS:
+            if reader.raw(key) is not None:
+                reader.fail(key, reader.raw(key), "unset when airflow-gke:dagSource is git-bundle (no git-sync runs; "
+                            "airflow-gke:dagRefreshInterval sets how often the bundle is fetched)",
+                            fix=f"pulumi config rm {reader.full_key(key)}")
+        resources = _safe_json(reader.raw("containerResources"))
+        if isinstance(resources, dict) and "git-sync" in resources:
+            reader.fail("containerResources.git-sync", "{...}", "unset when airflow-gke:dagSource is git-bundle",
+                        fix=reader.path_fix("containerResources.git-sync", verb="rm"))
+    return dag_source

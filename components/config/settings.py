@@ -1,0 +1,171 @@
+"""The typed, frozen settings a validated stack config is made of, the pinned images and the default
+container resources."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Mapping, Optional
+
+import pulumi
+
+from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+
+# Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
+AIRFLOW_VERSION = "3.3.2"
+DEFAULT_AIRFLOW_IMAGE = f"apache/airflow:{AIRFLOW_VERSION}-python3.12"
+GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.7.1"
+CLOUD_SQL_PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"
+
+# The one Kubernetes version the rendered manifests are validated against (kubernetes-validate, in the unit
+# and integration tests) when no kubernetesVersion is pinned: the minor the channels serve today.
+KUBERNETES_SCHEMA_VERSION = "1.33"
+
+
+class _ComponentArgs:
+    """Settings whose fields are named like the args of the component they configure."""
+
+    _not_args: tuple[str, ...] = ()
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in self._not_args}
+
+
+@dataclass(frozen=True)
+class NetworkSettings(_ComponentArgs):
+    _not_args = ("master_cidr",)
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    master_cidr: str
+    private_services_range: str  # fixed CIDR (network.py)
+
+
+@dataclass(frozen=True)
+class ClusterSettings(_ComponentArgs):
+    _not_args = ("regional",)
+    mode: str
+    regional: bool
+    location: str
+    release_channel: str
+    kubernetes_version: str  # "" = the release channel chooses
+    control_plane_access: str
+    master_authorized_networks: tuple[str, ...]
+    node_machine_type: str
+    node_min_count: int
+    node_max_count: int
+    node_disk_size_gb: int
+    spot_pool: bool
+    spot_machine_type: str
+    spot_max_count: int
+    deletion_protection: bool
+
+    @property
+    def schema_version(self) -> str:
+        """Kubernetes minor (e.g. "1.33") to validate the manifests against: the pinned one, else the default."""
+        return ".".join((self.kubernetes_version or KUBERNETES_SCHEMA_VERSION).split(".")[:2])
+
+
+@dataclass(frozen=True)
+class DatabaseSettings(_ComponentArgs):
+    _not_args = ("pulumi_protect",)  # a resource option, not an arg
+    version: str
+    tier: str
+    high_availability: bool
+    disk_size_gb: int
+    backup_retention_count: int
+    log_retention_days: int
+    maintenance_day: int
+    maintenance_hour: int
+    flags: tuple[tuple[str, str], ...]
+    deletion_protection: bool
+    pulumi_protect: bool
+    password_version: int = 1  # bump to generate a new database password
+
+
+@dataclass(frozen=True)
+class RegistrySettings(_ComponentArgs):
+    repository_id: str
+    keep_versions: int
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    cpu: str
+    memory: str
+    cpu_limit: str
+    memory_limit: str
+
+    def to_k8s(self) -> dict:
+        return {
+            "requests": {"cpu": self.cpu, "memory": self.memory},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+# Airflow containers: from the peak memory (PSS of the process tree) measured on 3.3.2 by
+# tests/integration/test_soak_dev_tier.py / `make bench`, see docs/benchmarks.md: limit >= 1.25 x
+# (peak + one `airflow jobs check` probe, which runs inside the same limit); request near the peak.
+DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
+    "scheduler": ContainerResources("300m", "512Mi", "1", "1Gi"),
+    "api-server": ContainerResources("250m", "768Mi", "1", "1Gi"),
+    "dag-processor": ContainerResources("250m", "512Mi", "1", "1Gi"),
+    "triggerer": ContainerResources("250m", "384Mi", "500m", "768Mi"),
+    "maintenance": ContainerResources("10m", "64Mi", "100m", "512Mi"),
+    "cloud-sql-proxy": ContainerResources("50m", "64Mi", "250m", "128Mi"),
+    "git-sync": ContainerResources("20m", "64Mi", "200m", "256Mi"),
+    "migrations": ContainerResources("250m", "512Mi", "1", "1Gi"),
+    "worker": ContainerResources("250m", "512Mi", "1", "1Gi"),
+}
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    namespace: str
+    image: str
+    replicas: int
+    dags_repo: str
+    dags_ref: str
+    dags_subpath: str
+    git_sync_period_seconds: int
+    git_sync_max_failures: int
+    dag_refresh_seconds: int
+    service_type: str
+    load_balancer_source_ranges: tuple[str, ...]
+    allow_public_ui: bool
+    admin_username: str
+    admin_email: str
+    git_credentials_kind: str  # "none", "token" or "ssh"
+    resources: Mapping[str, ContainerResources]
+    metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
+    secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
+    # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
+    admin_password: Optional[pulumi.Output[str]] = None
+    git_credentials: Optional[pulumi.Output[str]] = None
+    git_ssh_known_hosts: str = ""  # known_hosts lines for the ssh repo host; empty: host key not checked
+    # SQLAlchemy pool of every Airflow process: sized so the worst case fits the tier (connection_budget.py).
+    db_pool_size: int = DEFAULT_POOL_SIZE
+    db_pool_max_overflow: int = DEFAULT_MAX_OVERFLOW
+    base_url: str = ""  # the UI address users open ([api] base_url); empty: the port-forward address
+    # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
+    dag_reparse_seconds: int = 120
+    dag_source: str = "git-sync"  # one of DAG_SOURCES
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    region: str
+    environment: str
+    name_prefix: str
+    network: NetworkSettings
+    cluster: ClusterSettings
+    database: DatabaseSettings
+    registry: RegistrySettings
+    log_retention_days: int
+    logs_force_destroy: bool
+    airflow: AirflowSettings
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"

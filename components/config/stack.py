@@ -1,0 +1,80 @@
+"""`load_stack_config`: reads every area of the stack config in turn, applies the prod-only rules, and
+raises one ConfigError with every problem or returns the validated StackConfig."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from ..run_mode import is_deploying
+from .airflow import _read_airflow
+from .cluster import _read_cluster
+from .database import _check_connection_budget, _read_database
+from .network import _read_network
+from .reader import ConfigError, PulumiConfigSource, _Reader
+from .settings import RegistrySettings, StackConfig
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackConfig:
+    """Read and validate the whole stack configuration, or raise ConfigError listing every problem.
+
+    `deploying` (default: whether this run is `pulumi up`, components/run_mode.py) turns the values that
+    only warn in a preview, such as documentation IP ranges, into errors."""
+    reader = _Reader(source if source is not None else PulumiConfigSource())
+    deploying = is_deploying() if deploying is None else deploying
+
+    project = reader.required_string("gcp:project", _PROJECT_ID,
+                                     "a GCP project id: 6-30 lowercase letters, digits or '-'", "<your-gcp-project-id>")
+    region = reader.required_string("gcp:region", _REGION, "a GCP region such as us-central1 or europe-west4",
+                                    "us-central1")
+    environment = reader.string("environment", "dev", choices=ENVIRONMENTS)
+    is_prod = environment == "prod"
+    name_prefix = reader.string("namePrefix", "airflow", pattern=re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$"),
+                                allowed="3-16 lowercase letters, digits or '-', starting with a letter",
+                                example="airflow")
+
+    network = _read_network(reader)
+    cluster = _read_cluster(reader, region, is_prod, deploying)
+    database = _read_database(reader, is_prod)
+    log_retention_days = reader.integer("logRetentionDays", 30, 1, 3650)
+    logs_force_destroy = reader.boolean("logsForceDestroy", False)
+    if is_prod:
+        for key, on in (("dbDeletionProtection", database.deletion_protection),
+                        ("dbPulumiProtect", database.pulumi_protect),
+                        ("clusterDeletionProtection", cluster.deletion_protection)):
+            if not on:
+                reader.fail(key, "false", "true on a prod stack (the metadata database must not be deletable)", "true")
+        if logs_force_destroy:
+            reader.fail("logsForceDestroy", "true", "false on a prod stack (task logs must not be deleted with the stack)",
+                        "false")
+
+    registry = RegistrySettings(
+        repository_id=reader.string("registryRepository", "airflow", pattern=re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
+                                    allowed="lowercase letters, digits and '-', starting with a letter",
+                                    example="airflow"),
+        keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
+    )
+    airflow = _read_airflow(reader, environment)
+    _check_connection_budget(reader, database, airflow)
+
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return StackConfig(
+        project=project,
+        region=region,
+        environment=environment,
+        name_prefix=name_prefix,
+        network=network,
+        cluster=cluster,
+        database=database,
+        registry=registry,
+        log_retention_days=log_retention_days,
+        logs_force_destroy=logs_force_destroy,
+        airflow=airflow,
+        labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
+    )

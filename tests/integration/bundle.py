@@ -36,7 +36,7 @@ from preview.render import write_outputs
 from tests.conftest import stack_config
 
 from .gitsync import DagRepo
-from .harness import WORK, Api, deviations, local_cluster, make_pod, psql
+from .harness import WORK, Api, SetupError, deviations, local_cluster, make_pod, psql
 from .kube import LocalCluster
 from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
 
@@ -44,6 +44,10 @@ BUNDLE_REPO_URL = "https://git.example.test/acme/dags.git"
 BUNDLE_SUBPATH = "dags"
 # process → rendered Deployment that runs it in git-bundle mode (the dag-processor has its own, dag_processor.py)
 BUNDLE_PROCESSES = {"api-server": "airflow", "scheduler": "airflow", "dag-processor": "airflow-dag-processor"}
+# The KubernetesExecutor starts a multiprocessing Manager, whose unix socket is
+# <TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX; a socket path has at most 107 bytes (unix(7): sun_path[108]).
+SOCKET_SUFFIX_BYTES = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+SOCKET_PATH_MAX = 107
 
 PINNED_DAG = '''\
 import os
@@ -203,6 +207,11 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, database: d
     the API emulator; yields ({deployment name: pod}, Api, TaskPods)."""
     pods = {name: make_pod(objects, "Deployment", name, f"{workdir}-{name}")
             for name in sorted(set(BUNDLE_PROCESSES.values()))}
+    tmpdir = pods["airflow"].env(pods["airflow"].container("scheduler"))["TMPDIR"]
+    if len(tmpdir.encode()) + SOCKET_SUFFIX_BYTES > SOCKET_PATH_MAX:
+        raise SetupError(f"the scheduler's TMPDIR {tmpdir} is too long for the KubernetesExecutor's unix socket "
+                         f"(≤ {SOCKET_PATH_MAX} bytes with {SOCKET_SUFFIX_BYTES} added): use a shorter workdir "
+                         "or checkout path")
     api_port = free_port()
     git_env = git_redirect(repo.path)
     cluster = local_cluster(pods["airflow"], api_port, None, f"{workdir}-cluster")

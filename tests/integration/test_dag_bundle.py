@@ -31,8 +31,7 @@ def bundle_running(bundle_rendered):
     migrate(bundle_rendered, database, "bundle-migration-job")
     repo = DagRepo(reset_dir(WORK / "bundle-dags-repo"), "main")
     commit_a = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "A")}, "A")
-    # A short workdir: the KubernetesExecutor's multiprocessing socket lives under the scheduler's TMPDIR in it,
-    # and a unix socket path must stay under 108 bytes.
+    # A short workdir: the scheduler's TMPDIR under it holds a unix socket (bundle.SOCKET_PATH_MAX).
     with bundle_airflow(bundle_rendered, repo, "bundle", database) as (pods, api, tasks):
         api.login(*admin_credentials(bundle_rendered))
         try:

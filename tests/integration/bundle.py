@@ -232,7 +232,8 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, database: d
     finally:
         # Killed, not stopped: on SIGTERM the KubernetesExecutor waits 20 s for its job watcher, which
         # ignores SIGTERM (it inherits the scheduler's handler, a no-op outside the parent process:
-        # airflow/jobs/scheduler_job_runner.py _exit_gracefully). Nothing is asserted after this point.
+        # airflow/jobs/scheduler_job_runner.py _exit_gracefully; the bounded join: apache/airflow#52662).
+        # Nothing is asserted after this point.
         if "scheduler" in started and started["scheduler"].poll() is None:
             os.killpg(started["scheduler"].pid, signal.SIGKILL)
         for pod in pods.values():

@@ -3,7 +3,8 @@ Private Services Access so Cloud SQL gets a private IP only."""
 
 from __future__ import annotations
 
-from typing import Optional, TypedDict
+import ipaddress
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -28,8 +29,22 @@ class NetworkArgs(TypedDict):
     """Secondary range for pod IPs (VPC-native cluster)."""
     services_cidr: pulumi.Input[str]
     """Secondary range for Service cluster IPs."""
-    private_services_prefix_length: pulumi.Input[int]
-    """Prefix length of the range reserved for Private Services Access (Cloud SQL private IP)."""
+    private_services_range: NotRequired[str]
+    """Range reserved for Private Services Access (Cloud SQL private IP), a CIDR the caller checked against
+    every subnet range (components/config/network.py). Created as soon as the VPC is."""
+    private_services_prefix_length: NotRequired[int]
+    """Instead of a range: its prefix length, the block auto-allocated by GCP; it then waits for the subnet."""
+
+
+def private_services_block(args: NetworkArgs) -> dict:
+    """`address` and `prefix_length` of the PSA range: the fixed CIDR, or only a prefix length (auto)."""
+    fixed = args.get("private_services_range")
+    if fixed:
+        block = ipaddress.IPv4Network(fixed)
+        return {"address": str(block.network_address), "prefix_length": block.prefixlen}
+    if "private_services_prefix_length" not in args:
+        raise ValueError("NetworkArgs needs private_services_range (a CIDR) or private_services_prefix_length")
+    return {"prefix_length": args["private_services_prefix_length"]}
 
 
 class Network(pulumi.ComponentResource):
@@ -68,10 +83,11 @@ class Network(pulumi.ComponentResource):
             opts=child_options(self, opts))
         psa_range = gcp.compute.GlobalAddress(
             f"{name}-psa-range", project=project, network=vpc.id, purpose="VPC_PEERING",
-            address_type="INTERNAL", prefix_length=args["private_services_prefix_length"],
-            # Auto-allocated: GCP picks a free block of the VPC. Allocated before the subnet exists, it can
-            # take the block the subnet then asks for, and the subnet fails with an overlap.
-            opts=child_options(self, opts, depends_on=[subnet]))
+            address_type="INTERNAL", **private_services_block(args),
+            # Auto-allocated, GCP picks a free block of the VPC: allocated before the subnet exists, it can take
+            # the block the subnet then asks for (hashicorp/terraform-provider-google#2308). A fixed block,
+            # checked against the subnet's ranges, need not wait.
+            opts=child_options(self, opts, depends_on=[] if args.get("private_services_range") else [subnet]))
         # The Service Networking service agent must exist (and hold its role) before the first connection
         # of a fresh project; enabling the API does not create it at once, and the connection then fails
         # with "Required 'compute.globalAddresses.list' permission"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
+from . import readiness
 from .graph import Graph, Node
 from .rules import Rule, RuleSet, input_at
 
@@ -194,6 +195,25 @@ def k8s_provider_after_node_pools(ctx: Context, node: Node) -> list[str]:
     return [f"does not wait for node pool(s) {_names(ctx.graph, missing)} of {cluster.name}"] if missing else []
 
 
+def airflow_pods_wait_for_migrations(ctx: Context, node: Node) -> list[str]:
+    containers = [*readiness.pod_spec(node).get("initContainers", []), *readiness.pod_spec(node).get("containers", [])]
+    if not any(readiness.argv(c)[:1] == ("airflow",) for c in containers):
+        return []  # not an Airflow workload
+    jobs = readiness.migration_jobs(ctx.graph, readiness.namespace(node))
+    if not jobs or any(ctx.graph.depends_on(node.urn, job.urn) for job in jobs):
+        return []
+    wait = readiness.migration_wait_index(node)
+    if wait is None:
+        return [f"neither depends on the migration Job {_names(ctx.graph, [j.urn for j in jobs])} nor waits for "
+                "the migrations in its pods (`airflow db check-migrations` init container)"]
+    init = readiness.pod_spec(node).get("initContainers", [])
+    sidecars = [i for i, c in enumerate(init) if c.get("restartPolicy") == "Always"]
+    if not sidecars or min(sidecars) > wait:
+        return [f"init container {init[wait].get('name')} waits for migrations before any database sidecar "
+                "has started: it can never reach the database"]
+    return []
+
+
 # ---- pulumi destroy ----------------------------------------------------------------------------
 def pulumi_protect(ctx: Context, node: Node, at: float) -> list[str]:
     return ["protected in Pulumi state (`protect`)"] if node.protect else []
@@ -249,6 +269,7 @@ UP_CHECKS: dict[str, Callable[[Context, Node], list[str]]] = {
     "peering-range-after-subnets": peering_range_after_subnets,
     "node-sa-roles-before-nodes": node_sa_roles_before_nodes,
     "k8s-provider-after-node-pools": k8s_provider_after_node_pools,
+    "airflow-pods-wait-for-migrations": airflow_pods_wait_for_migrations,
 }
 DESTROY_CHECKS: dict[str, Callable[[Context, Node, float], list[str]]] = {
     "pulumi-protect": pulumi_protect,

@@ -132,14 +132,20 @@ class Graph:
     def depends_on(self, urn: str, other: str) -> bool:
         return other in self._ancestors[urn]
 
-    def topological_order(self) -> list[str]:
-        remaining = {urn: set(prerequisites) for urn, prerequisites in self.waits_for.items()}
+    def topological_order(self, finish_after: Optional[dict[str, Iterable[str]]] = None) -> list[str]:
+        """Prerequisites first; `finish_after` adds orderings that are not dependencies (readiness waits)."""
+        remaining = {urn: set(prerequisites) | set((finish_after or {}).get(urn, ()))
+                     for urn, prerequisites in self.waits_for.items()}
+        dependents = {urn: set(found) for urn, found in self.dependents.items()}
+        for urn, others in (finish_after or {}).items():
+            for other in others:
+                dependents[other].add(urn)
         order: list[str] = []
         ready = sorted(urn for urn, prerequisites in remaining.items() if not prerequisites)
         while ready:
             urn = ready.pop(0)
             order.append(urn)
-            for dependent in sorted(self.dependents[urn]):
+            for dependent in sorted(dependents[urn]):
                 remaining[dependent].discard(urn)
                 if not remaining[dependent] and dependent not in order and dependent not in ready:
                     ready.append(dependent)

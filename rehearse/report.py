@@ -23,7 +23,8 @@ def timeline_lines(timeline: Timeline) -> list[str]:
              "  critical path (" + clock(timeline.total) + "):"]
     for urn in timeline.critical_path:
         step = timeline.steps[urn]
-        lines.append(f"    {clock(step.start):>7} -> {clock(step.end):>7}  {step.node.label}")
+        note = f"  ({'; '.join(step.reasons)})" if step.reasons and step.status == "created" else ""
+        lines.append(f"    {clock(step.start):>7} -> {clock(step.end):>7}  {step.node.label}{note}")
     lines.append("  all resources (start -> end, * = on the critical path):")
     for step in _ordered(timeline):
         mark = "*" if step.node.urn in critical else " "

@@ -100,10 +100,29 @@ class ApiModel:
 
 
 @dataclass(frozen=True)
+class ReadinessWait:
+    """A resource whose await cannot finish before another one, though it does not depend on it: it is
+    created with its own prerequisites, and is done no earlier than `waits_for`'s end plus `then`."""
+    id: str
+    type: str
+    waits_for: str
+    then: Any
+    source: str
+    description: str = ""
+    taken: str = ""
+    basis: str = "observed"
+
+    @property
+    def seconds(self) -> float:
+        return parse_duration(self.then)
+
+
+@dataclass(frozen=True)
 class RuleSet:
     durations: tuple[DurationEntry, ...]
     rules: tuple[Rule, ...]
     apis: ApiModel
+    readiness_waits: tuple[ReadinessWait, ...] = ()
 
     def duration_entry(self, resource_type: str, inputs: dict) -> DurationEntry:
         for entry in self.durations:
@@ -141,6 +160,11 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
     for entry in data["rules"]:
         _require(entry, ("id", "phase", "applies_to", "description", "source"), f"rule {entry.get('id')}")
         rules.append(Rule(**{**entry, "applies_to": tuple(entry["applies_to"])}))
+    waits = []
+    for entry in data.get("readiness_waits") or []:
+        _require(entry, ("id", "type", "waits_for", "then", "source"), f"readiness wait {entry.get('id')}")
+        waits.append(ReadinessWait(**entry))
+        parse_duration(entry["then"])
     ids = [r.id for r in rules]
     if len(set(ids)) != len(ids):
         raise RulesError(f"{path.name}: duplicate rule ids")
@@ -149,4 +173,4 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
     return RuleSet(tuple(durations), tuple(rules), ApiModel(
         min_guaranteed_wait=parse_duration(apis["min_guaranteed_wait"]), wait_source=apis["wait_source"],
         prerequisites=tuple(apis["prerequisites"]), prerequisites_source=apis["prerequisites_source"],
-        by_type=dict(apis["by_type"])))
+        by_type=dict(apis["by_type"])), tuple(waits))

@@ -10,11 +10,13 @@ one run reports every problem.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .checks import Context, Violation, check_destroy, check_plan, check_up
 from .graph import Graph, Node
+from .readiness import FINDERS
 from .rules import RuleSet
 
 
@@ -67,17 +69,35 @@ def _critical_path(graph: Graph, steps: dict[str, Step], upstream: dict[str, fro
     return list(reversed(path))
 
 
+def readiness_waits(graph: Graph, rules: RuleSet) -> dict[str, dict[str, float]]:
+    """For each resource, the resources whose end (plus the entry's seconds) its own end cannot precede."""
+    found: dict[str, dict[str, float]] = {}
+    for node in graph.custom():
+        for wait in rules.readiness_waits:
+            if fnmatch.fnmatchcase(node.type, wait.type):
+                for other in FINDERS[wait.id](graph, node):
+                    if fnmatch.fnmatchcase(graph.nodes[other].type, wait.waits_for):
+                        found.setdefault(node.urn, {})[other] = wait.seconds
+    return found
+
+
 def rehearse_up(graph: Graph, rules: RuleSet, title: str = "pulumi up") -> Timeline:
     steps: dict[str, Step] = {}
     context = Context(graph, rules, steps)
-    order = graph.topological_order()
+    waits = readiness_waits(graph, rules)
+    order = graph.topological_order(waits)
     for urn in order:
         node = graph.nodes[urn]
         start = max((steps[p].end for p in graph.waits_for[urn]), default=0.0)
-        steps[urn] = Step(node, start, start + rules.duration(node.type, node.inputs, "up"))
+        step = steps[urn] = Step(node, start, start + rules.duration(node.type, node.inputs, "up"))
+        for other, seconds in sorted(waits.get(urn, {}).items()):
+            if steps[other].end + seconds > step.end:
+                step.end = steps[other].end + seconds
+                step.reasons = [f"ready {seconds:.0f}s after {steps[other].node.label} (readiness wait)"]
     # Checked once the whole schedule is known, so messages can say when the missing thing finishes.
     violations = [v for urn in order for v in check_up(context, graph.nodes[urn])]
-    return Timeline("up", title, steps, _critical_path(graph, steps, graph.waits_for), violations, [])
+    upstream = {urn: graph.waits_for[urn] | frozenset(waits.get(urn, ())) for urn in graph.waits_for}
+    return Timeline("up", title, steps, _critical_path(graph, steps, upstream), violations, [])
 
 
 def rehearse_destroy(graph: Graph, rules: RuleSet, title: str = "pulumi destroy",

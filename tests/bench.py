@@ -183,8 +183,7 @@ def bundle_latency(commits: int) -> None:
     work = ROOT / "build" / "integration"
     repo = DagRepo(reset_dir(work / "bench-bundle-repo"), "main")
     repo.commit({f"{BUNDLE_SUBPATH}/hello_dag.py": HELLO_DAG}, "initial DAGs")
-    with bundle_airflow(objects, repo, "bench-bundle", reset_dir(work / "bench-bundle-spool"),
-                        database) as (pods, api):
+    with bundle_airflow(objects, repo, "bench-bdl", database) as (pods, api, _):
         api.login(*admin_credentials(objects))
         processor_pod = pods["airflow-dag-processor"]
         processor_env = processor_pod.rendered_env(processor_pod.container("dag-processor"))

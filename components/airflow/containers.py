@@ -7,15 +7,15 @@ from typing import Optional
 
 from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE
 from .. import git_sync_liveness
-from . import dag_source, log_volume, shutdown
+from . import dag_source, log_volume, migrations_wait, shutdown
 from .env import airflow_env, git_sync_env
+from .migrations_wait import MIGRATION_WAIT_SECONDS  # noqa: F401  (re-exported by spec.py)
 from .operations import image_pull_policy
 from .volumes import airflow_mounts, git_ssh_mounts
 from .workload_spec import (AIRFLOW_UID, API_PORT, DAGS_MOUNT, GIT_KNOWN_HOSTS_PATH, GIT_ROOT, GIT_SECRET_NAME,
                             GIT_SSH_KEY_PATH, GIT_SYNC_HTTP_PORT, GIT_SYNC_UID, HEALTH_PATH, PROXY_HEALTH_PORT,
                             PROXY_UID, WorkloadSpec)
 
-MIGRATION_WAIT_SECONDS = 600
 EXEC_PROBE_TIMEOUT_SECONDS = 60
 
 
@@ -126,7 +126,7 @@ def maintenance_container(spec: WorkloadSpec) -> dict:
 def wait_for_migrations_container(spec: WorkloadSpec) -> dict:
     return airflow_container(
         spec, "wait-for-migrations",
-        ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATION_WAIT_SECONDS}"],
+        migrations_wait.check_migrations_args(),
         "migrations")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import dag_source, shutdown
+from . import dag_source, migrations_wait, shutdown
 from . import spec as s
 
 NAME = "airflow-dag-processor"
@@ -29,9 +29,10 @@ def dag_processor_deployment(spec: s.WorkloadSpec) -> Optional[dict]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": s.metadata(spec, NAME, COMPONENT),
+        "metadata": s.metadata(spec, NAME, COMPONENT, migrations_wait.rollout_annotations()),
         "spec": {
             "replicas": 1,
+            **migrations_wait.rollout_deadline(),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": s.selector(spec, COMPONENT)},
             "strategy": {"type": "Recreate"},

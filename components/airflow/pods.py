@@ -9,17 +9,17 @@ from typing import Optional
 
 import yaml
 
-from . import dag_source, shutdown
+from . import dag_source, migrations_wait, shutdown
 from .containers import (airflow_container, api_server_container, cloud_sql_proxy_container, dag_processor_container,
                          git_bundle_container, git_sync_container, maintenance_container, pod_security,
                          scheduler_container, triggerer_container, wait_for_migrations_container)
 from .env import _env, _secret_env, airflow_env, shared_airflow_settings
+from .migrations_wait import MIGRATION_JOB_TIMEOUT_SECONDS
 from .operations import ADMIN_PASSWORD_ENV, ADMIN_USERNAME_ENV, admin_user_script
 from .volumes import airflow_mounts, pod_volumes
 from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_KSA, CONFIGMAP_NAME, DEPLOYMENT_NAME, FETCH_SCRIPT_PATH,
                             SECRET_NAME, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata, selector)
 
-MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 DB_CLEANUP_SCHEDULE = "17 3 * * 0"  # Sundays 03:17 UTC, off the hour
 METADATA_RETENTION_ENV = "METADATA_RETENTION_DAYS"
 
@@ -47,9 +47,10 @@ def deployment(spec: WorkloadSpec) -> dict:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(spec, DEPLOYMENT_NAME, component),
+        "metadata": metadata(spec, DEPLOYMENT_NAME, component, migrations_wait.rollout_annotations()),
         "spec": {
             "replicas": spec.settings.replicas,
+            **migrations_wait.rollout_deadline(),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(spec, component)},
             # Never go below the desired count during a rollout: a new pod serves before an old one stops.

@@ -29,8 +29,9 @@ It costs one small Python process per container (about 11 MiB RSS, 5 MiB of it u
 The second SIGTERM waits past the rendered scheduler's normal exit: with the KubernetesExecutor it
 takes about 20 s, because the provider waits up to a hard-coded 20 s for its pod watcher
 (airflow/providers/cncf/kubernetes/executors/kubernetes_executor_utils.py
-AirflowKubernetesScheduler.terminate), a forked process that ignores SIGTERM: it inherits
-SchedulerJobRunner._exit_gracefully, which returns without exiting outside the MainProcess.
+AirflowKubernetesScheduler.terminate; the bounded join: apache/airflow#52662), a forked process that
+ignores SIGTERM: it inherits SchedulerJobRunner._exit_gracefully, which returns without exiting outside
+the MainProcess.
 """
 
 from __future__ import annotations

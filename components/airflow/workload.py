@@ -152,11 +152,13 @@ class AirflowWorkload(pulumi.ComponentResource):
 
         migrations = self._declare(f"{name}-migrations", "Job", spec.apply(manifests.migration_job), opts,
                                    after_namespace + workload_inputs)
+        # Not after the Job: their pods wait for the migrated schema themselves (migrations_wait.py), so the
+        # rollout overlaps the migration.
         self._declare(f"{name}-deployment", "Deployment", spec.apply(manifests.deployment), opts,
-                      after_namespace + workload_inputs + [migrations])
+                      after_namespace + workload_inputs)
         if dag_source.is_git_bundle(settings):
             self._declare(f"{name}-dag-processor", "Deployment", spec.apply(dag_processor_deployment), opts,
-                          after_namespace + workload_inputs + [migrations])
+                          after_namespace + workload_inputs)
         self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
         if settings.metadata_retention_days > 0:

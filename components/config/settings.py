@@ -37,7 +37,7 @@ class NetworkSettings(_ComponentArgs):
     pods_cidr: str
     services_cidr: str
     master_cidr: str
-    private_services_prefix_length: int
+    private_services_range: str  # fixed CIDR (network.py)
 
 
 @dataclass(frozen=True)

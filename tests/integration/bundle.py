@@ -1,17 +1,18 @@
 """Set-up for git-bundle mode (airflow-gke:dagSource = git-bundle) on real Airflow: a stack rendered in
 that mode, a local DAG repository standing in for the remote one, the rendered dag-processor, api-server
-and scheduler, and task pods run from the rendered pod template with the command the executor gives.
+and scheduler (its KubernetesExecutor creating task pods on the Kubernetes API emulator), and the
+local kubelet running those pods (tests/integration/kube/).
 
-Deviations from the cluster, besides those of harness.py (`deviations()`):
+Deviations from the cluster, besides those of harness.py (`deviations()`, `local_cluster()`):
 - git reaches the local repository instead of the rendered remote URL through git's own URL rewriting
   (`url.<local>.insteadOf=<rendered URL>` in GIT_CONFIG_* env): every git call Airflow or the task pod's
   entry point makes is otherwise as rendered (connection, bundle config, storage path).
 - a PostgreSQL database and role of its own (`airflow_bundle`, same password), so these tests share the
   server with the other integration tests without their lock: the rendered connection string with only
-  user and database name changed (`own_database`);
-- the scheduler's executor is tests/integration/spool_executor.py: it writes the command the
-  KubernetesExecutor would put in the task pod instead of creating the pod; `TaskPods` runs the
-  rendered pod template with that command and only the pod's env and volumes.
+  user and database name changed (`own_database`); the kubelet gives it to task pods too, should
+  their template ever render a connection (today it renders none: tasks reach the execution API);
+- task pods stay Pending until the test lets them start (`TaskPods.run`, the kubelet's `admit` hook),
+  so a test can push a commit between the executor creating a task's pod and the task starting.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -34,14 +35,18 @@ from preview.render import write_outputs
 from tests.conftest import stack_config
 
 from .gitsync import DagRepo
-from .harness import WORK, Api, deviations, make_pod, psql
-from .pod import ROOT, LocalPod, find, free_port, load_manifests, reset_dir, secret_data, wait_until
+from .harness import WORK, Api, SetupError, deviations, local_cluster, make_pod, psql
+from .kube import LocalCluster
+from .pod import ROOT, LocalPod, find, free_port, kill_tree, load_manifests, reset_dir, secret_data, wait_until
 
 BUNDLE_REPO_URL = "https://git.example.test/acme/dags.git"
 BUNDLE_SUBPATH = "dags"
 # process → rendered Deployment that runs it in git-bundle mode (the dag-processor has its own, dag_processor.py)
 BUNDLE_PROCESSES = {"api-server": "airflow", "scheduler": "airflow", "dag-processor": "airflow-dag-processor"}
-SPOOL_EXECUTOR = "tests.integration.spool_executor.SpoolExecutor"
+# The KubernetesExecutor starts a multiprocessing Manager, whose unix socket is
+# <TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX; a socket path has at most 107 bytes (unix(7): sun_path[108]).
+SOCKET_SUFFIX_BYTES = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+SOCKET_PATH_MAX = 107
 
 PINNED_DAG = '''\
 import os
@@ -131,13 +136,10 @@ def wait_parsed(api: Api, dag_id: str, commit: str, timeout: float = 120) -> flo
 
 
 @dataclass
-class Spooled:
-    """One task the scheduler handed to the executor: the task pod's command."""
+class TaskPod:
+    """One task pod the KubernetesExecutor created, as it POSTed it; the kubelet holds it until `TaskPods.run`."""
 
-    path: Path
-    dag_id: str
-    task_id: str
-    run_id: str
+    name: str
     args: list[str]
 
     @property
@@ -150,66 +152,92 @@ class Spooled:
 
 
 @dataclass
+class TaskResult:
+    """The exit code of the task pod's base container and its log (stdout and stderr)."""
+
+    returncode: int
+    stdout: str
+
+
 class TaskPods:
-    """Runs task pods from the rendered pod template, one fresh pod (empty volumes) per task, like a new
-    node would: the container's command from the template, the executor's args after it."""
+    """The executor's task pods on the local kubelet: each is a fresh pod (empty volumes, as on a new node)
+    running the rendered template's command with the executor's args; each stays Pending until `run`."""
 
-    objects: list[dict]
-    spool: Path
-    api_port: int
-    git_env: dict[str, str]
-    started: list[LocalPod] = field(default_factory=list)
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.released: list[str] = []  # pod names, in the order they were let start
+        cluster.kubelet.admit = lambda manifest: manifest["metadata"]["name"] in self.released
 
-    def next_task(self, dag_id: str, task_id: str, run_id: str, timeout: float = 120) -> Spooled:
-        def spooled():
-            for path in sorted(self.spool.glob("*.json")):
-                record = json.loads(path.read_text())
-                if (record["dag_id"], record["task_id"], record["run_id"]) == (dag_id, task_id, run_id):
-                    return Spooled(path, dag_id, task_id, run_id, record["args"])
+    @property
+    def started(self) -> list[LocalPod]:
+        """The pods let start, in that order."""
+        return [self.cluster.kubelet.pods[name] for name in self.released if name in self.cluster.kubelet.pods]
+
+    def next_task(self, dag_id: str, task_id: str, run_id: str, timeout: float = 120) -> TaskPod:
+        def created():
+            for posted in self.cluster.posted:
+                notes = posted["metadata"]["annotations"]
+                if (notes["dag_id"], notes["task_id"], notes["run_id"]) == (dag_id, task_id, run_id):
+                    [base] = [c for c in posted["spec"]["containers"] if c["name"] == "base"]
+                    return TaskPod(posted["metadata"]["name"], base["args"])
             return None
 
-        return wait_until(spooled, timeout, 0.5, what=f"{dag_id}.{task_id} of {run_id} handed to the executor")
+        return wait_until(created, timeout, 0.5, what=f"the pod of {dag_id}.{task_id} of {run_id} created")
 
-    def run(self, task: Spooled, name: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        pod = task_pod(self.objects, f"task-pods/{name}")
-        work = pod.root.parent
-        self.started.append(pod)
-        base = pod.container("base")
-        overrides = {**deviations(pod, self.api_port, "base"), **self.git_env}
-        env = pod.env(base, overrides)
-        argv = [pod.host_path(base, a) if a.startswith("/opt/airflow/") else a for a in pod.argv(base, env, task.args)]
-        result = subprocess.run(argv, env=env, cwd=pod.host_path(base, "/opt/airflow"), capture_output=True,
-                                text=True, timeout=timeout)
-        (work / "output.log").write_text(result.stdout + result.stderr)
-        (self.spool / f"{task.path.stem}.result").write_text(str(result.returncode))
-        task.path.unlink()
-        return result
+    def held(self, task: TaskPod) -> bool:
+        """The pod is Pending and its task container has not started."""
+        kubelet = self.cluster.kubelet
+        return ((kubelet.statuses.get(task.name) or {}).get("phase") == "Pending"
+                and "waiting" in (kubelet.container_state(task.name, "base") or {}))
 
+    def run(self, task: TaskPod, timeout: float = 300) -> TaskResult:
+        """Let the pod start; wait until its base container exited."""
+        kubelet = self.cluster.kubelet
+        self.released.append(task.name)
+        state = wait_until(lambda: (kubelet.container_state(task.name, "base") or {}).get("terminated"), timeout,
+                           0.5, what=f"task pod {task.name} finished")
+        return TaskResult(state["exitCode"], kubelet.pods[task.name].log_tail("base", 100_000))
 
 
 @contextlib.contextmanager
-def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, spool: Path, database: dict[str, str]):
+def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, database: dict[str, str]):
     """The rendered api-server and scheduler (Deployment `airflow`) and dag-processor (Deployment
-    `airflow-dag-processor`) of git-bundle mode; yields ({deployment name: pod}, Api); the scheduler's
-    executor spools task commands to `spool`."""
+    `airflow-dag-processor`) of git-bundle mode, the scheduler's KubernetesExecutor creating task pods on
+    the API emulator; yields ({deployment name: pod}, Api, TaskPods)."""
     pods = {name: make_pod(objects, "Deployment", name, f"{workdir}-{name}")
             for name in sorted(set(BUNDLE_PROCESSES.values()))}
+    tmpdir = pods["airflow"].env(pods["airflow"].container("scheduler"))["TMPDIR"]
+    if len(tmpdir.encode()) + SOCKET_SUFFIX_BYTES > SOCKET_PATH_MAX:
+        raise SetupError(f"the scheduler's TMPDIR {tmpdir} is too long for the KubernetesExecutor's unix socket "
+                         f"(≤ {SOCKET_PATH_MAX} bytes with {SOCKET_SUFFIX_BYTES} added): use a shorter workdir "
+                         "or checkout path")
     api_port = free_port()
     git_env = git_redirect(repo.path)
-    for process, deployment in BUNDLE_PROCESSES.items():
-        pod = pods[deployment]
-        overrides = {**deviations(pod, api_port, process), **git_env, **database}
-        if process == "scheduler":
-            overrides.update({"AIRFLOW__CORE__EXECUTOR": SPOOL_EXECUTOR, "AIRFLOW_GKE_SPOOL_DIR": str(spool),
-                              "PYTHONPATH": str(ROOT)})
-        pod.start(process, overrides, replace_args={"8080": str(api_port)})
+    cluster = local_cluster(pods["airflow"], api_port, None, f"{workdir}-cluster")
+    cluster.kubelet.extra_env.update(git_env)
+    cluster.kubelet.overrides.update(database)
+    tasks = TaskPods(cluster.start())
+    started: dict[str, subprocess.Popen] = {}
     try:
+        for process, deployment in BUNDLE_PROCESSES.items():
+            pod = pods[deployment]
+            overrides = {**deviations(pod, api_port, process, cluster.kubeconfig), **git_env, **database}
+            started[process] = pod.start(process, overrides, replace_args={"8080": str(api_port)})
         wait_until(lambda: pods["airflow"].probe("api-server", "startupProbe", port_map={8080: api_port})[0], 180,
                    what="api-server healthy")
-        yield pods, Api(api_port)
+        api = Api(api_port)
+        api.cluster = cluster
+        yield pods, api, tasks
     finally:
+        # Killed, not stopped: on SIGTERM the KubernetesExecutor waits 20 s for its job watcher, which
+        # ignores SIGTERM (it inherits the scheduler's handler, a no-op outside the parent process:
+        # airflow/jobs/scheduler_job_runner.py _exit_gracefully; the bounded join: apache/airflow#52662).
+        # Nothing is asserted after this point.
+        if "scheduler" in started and started["scheduler"].poll() is None:
+            kill_tree(started["scheduler"])  # the relay and Airflow's own process group
         for pod in pods.values():
             pod.stop_all()
+        cluster.stop()
 
 
 def storage_bytes(path: Path) -> int:

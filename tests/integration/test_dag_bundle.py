@@ -1,6 +1,7 @@
 """git-bundle mode on real Airflow 3.3.2 and a local git repository: every task runs the commit its DAG
-run was parsed at. See bundle.py for the set-up and its deviations from the cluster (it uses a database
-of its own: no lock needed).
+run was parsed at: the scheduler's KubernetesExecutor creates each task's pod on the Kubernetes API
+emulator and the local kubelet runs it from the rendered pod template. See bundle.py for the set-up and
+its deviations from the cluster (it uses a database of its own: no lock needed).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ import sys
 
 import pytest
 
-from .bundle import (BUNDLE_SUBPATH, TaskPods, bundle_airflow, bundle_storage, git_redirect, pinned_dag,
-                     migrate, own_database, render_bundle_stack,
-                     wait_parsed)
+from .bundle import (BUNDLE_SUBPATH, bundle_airflow, bundle_storage, pinned_dag, migrate, own_database,
+                     render_bundle_stack, wait_parsed)
 from .gitsync import DagRepo
 from .harness import WORK, admin_credentials, sync_latency
 from .pod import reset_dir, wait_until
@@ -31,10 +31,9 @@ def bundle_running(bundle_rendered):
     migrate(bundle_rendered, database, "bundle-migration-job")
     repo = DagRepo(reset_dir(WORK / "bundle-dags-repo"), "main")
     commit_a = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "A")}, "A")
-    spool = reset_dir(WORK / "bundle-spool")
-    with bundle_airflow(bundle_rendered, repo, "bundle-airflow", spool, database) as (pods, api):
+    # A short workdir: the scheduler's TMPDIR under it holds a unix socket (bundle.SOCKET_PATH_MAX).
+    with bundle_airflow(bundle_rendered, repo, "bundle", database) as (pods, api, tasks):
         api.login(*admin_credentials(bundle_rendered))
-        tasks = TaskPods(bundle_rendered, spool, api.port, git_redirect(repo.path))
         try:
             yield pods, api, repo, commit_a, tasks
         finally:
@@ -58,12 +57,13 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     first = tasks.next_task(DAG_ID, "first", run_id)
     assert first.bundle_version == commit_a
 
-    # A push lands after the run was created and before its first task starts; the dag-processor parses it.
+    # A push lands after the task's pod was created and before the task starts; the dag-processor parses it.
     commit_b = repo.commit({f"{BUNDLE_SUBPATH}/{DAG_ID}.py": pinned_dag(DAG_ID, "B")}, "B")
     wait_parsed(api, DAG_ID, commit_b)
+    assert tasks.held(first)  # B landed while the task's pod waited to start
 
-    result = tasks.run(first, "first")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = tasks.run(first)
+    assert result.returncode == 0, result.stdout[-6000:]
     assert "running code of commit A" in result.stdout
     assert xcom(api, run_id, "first") == "A"
     assert "git connection in the task's env: False" in result.stdout  # the entry point dropped it
@@ -77,8 +77,8 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     # The run's second task starts in another pod (a fresh node) after the push: still commit A.
     second = tasks.next_task(DAG_ID, "second", run_id)
     assert second.bundle_version == commit_a
-    result = tasks.run(second, "second")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = tasks.run(second)
+    assert result.returncode == 0, result.stdout[-6000:]
     assert "running code of commit A after A" in result.stdout
     assert xcom(api, run_id, "second") == "A"
     wait_until(lambda: api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[1].get("state") == "success",
@@ -89,7 +89,7 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     assert status == 200, run
     newer = tasks.next_task(DAG_ID, "first", run["dag_run_id"])
     assert newer.bundle_version == commit_b
-    result = tasks.run(newer, "first-of-run-2")
+    result = tasks.run(newer)
     assert result.returncode == 0 and "running code of commit B" in result.stdout, result.stdout[-3000:]
 
 

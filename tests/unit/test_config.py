@@ -140,7 +140,19 @@ BAD_INPUTS = [
     pytest.param({"podsCidr": "10.10.0.0/16"}, "podsCidr", "10.10.0.0/16", id="pods-overlap-subnet"),
     pytest.param({"masterCidr": "10.10.0.16/28"}, "masterCidr", "10.10.0.16/28", id="master-overlap-subnet"),
     pytest.param({"masterCidr": "172.16.0.0/24"}, "masterCidr", "172.16.0.0/24", id="master-not-28"),
-    pytest.param({"privateServicesPrefixLength": "28"}, "privateServicesPrefixLength", "28", id="psa-prefix-28"),
+    pytest.param({"privateServicesPrefixLength": "20"}, "privateServicesPrefixLength", "20", id="psa-prefix-retired"),
+    pytest.param({"privateServicesRange": "10.10.0.0/16"}, "privateServicesRange", "10.10.0.0/16",
+                 id="psa-overlaps-subnet"),
+    pytest.param({"privateServicesRange": "10.20.128.0/20"}, "privateServicesRange", "10.20.128.0/20",
+                 id="psa-inside-pods"),
+    pytest.param({"privateServicesRange": "172.16.0.0/24"}, "privateServicesRange", "172.16.0.0/24",
+                 id="psa-overlaps-master"),
+    pytest.param({"privateServicesRange": "34.120.0.0/16"}, "privateServicesRange", "34.120.0.0/16",
+                 id="psa-public"),
+    pytest.param({"privateServicesRange": "10.40.0.0/26"}, "privateServicesRange", "10.40.0.0/26",
+                 id="psa-smaller-than-24"),
+    pytest.param({"privateServicesRange": "10.40.0.1/16"}, "privateServicesRange", "10.40.0.1/16",
+                 id="psa-host-bits"),
     pytest.param({"kubernetesVersion": "1.27"}, "kubernetesVersion", "1.27", id="k8s-1.27"),
     pytest.param({"kubernetesVersion": "latest"}, "kubernetesVersion", "latest", id="k8s-not-a-version"),
     pytest.param({"releaseChannel": "beta"}, "releaseChannel", "beta", id="release-channel-unknown"),
@@ -232,6 +244,16 @@ def test_bad_input_is_rejected_with_key_value_and_fix(overrides, key, bad_value)
     argv = assert_valid_set_command(problem, key)
     if argv[2] == "set":
         assert argv[-1] != bad_value or "--path" in argv, "the fix must not suggest the rejected value"
+
+
+def test_private_services_range_overlap_names_both_keys_and_a_fix():
+    problem = problem_for(load_error(privateServicesRange="10.30.0.0/16"), full_key("privateServicesRange"))
+    assert "airflow-gke:servicesCidr (10.30.0.0/20)" in problem
+    assert "pulumi config set airflow-gke:privateServicesRange" in problem
+    # Checked against the configured ranges, not the defaults: moving the subnet away makes it fine.
+    assert load(privateServicesRange="10.10.0.0/16", subnetCidr="10.11.0.0/20").network.private_services_range \
+        == "10.10.0.0/16"
+    assert load().network.private_services_range == "10.40.0.0/16"
 
 
 def test_table_covers_enough_keys():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import json
 import re
 from types import SimpleNamespace
@@ -302,7 +304,10 @@ def test_private_services_access(stack):
     address = capture.one(GLOBAL_ADDRESS)
     assert address.inputs["purpose"] == "VPC_PEERING"
     assert address.inputs["addressType"] == "INTERNAL"
-    assert address.inputs["prefixLength"] == int(stack.cfg("privateServicesPrefixLength"))
+    # The fixed range from the config (default 10.40.0.0/16), not an auto-allocated block: no wait for the subnet.
+    block = ipaddress.IPv4Network(stack.cfg("privateServicesRange"))
+    assert (address.inputs["address"], address.inputs["prefixLength"]) == (str(block.network_address), block.prefixlen)
+    assert capture.one(SUBNET).urn not in address.dependencies
     connection = capture.one(PSA_CONNECTION)
     assert connection.inputs["service"] == "servicenetworking.googleapis.com"
     assert connection.inputs["reservedPeeringRanges"] == [address.outputs["name"]]

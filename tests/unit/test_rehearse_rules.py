@@ -168,9 +168,68 @@ def test_private_sql_without_the_peering_fires_peering_before_private_sql(dev_it
 
 
 def test_peering_range_racing_the_subnet_fires_peering_range_after_subnets(dev_items):
-    def edit(items):
-        drop_edges(of_type(items, ADDRESS), of_type(items, SUBNET))
+    (fixed,) = of_type(dev_items, ADDRESS)
+    assert fixed["inputs"]["address"] and up(dev_items).violations == []  # a fixed range need not wait
+
+    def edit(items):  # back to an auto-allocated range, still not waiting for the subnet
+        del of_type(items, ADDRESS)[0]["inputs"]["address"]
     assert fired(up(edited(dev_items, edit))) == {"peering-range-after-subnets": {"airflow-psa-range"}}
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+JOB = "kubernetes:batch/v1:Job"
+
+
+def init_containers(item: dict) -> list[dict]:
+    return item["inputs"]["spec"]["template"]["spec"]["initContainers"]
+
+
+def without_the_wait(items: Items) -> None:
+    """The Deployment's pods no longer wait for migrations (no check-migrations init container)."""
+    init = init_containers(of_type(items, DEPLOYMENT)[0])
+    init[:] = [c for c in init if c["name"] != "wait-for-migrations"]
+
+
+def step_named(timeline: Timeline, name: str):
+    (step,) = [s for s in timeline.steps.values() if s.node.name == name]
+    return step
+
+
+def test_an_airflow_deployment_neither_after_the_job_nor_waiting_fires_airflow_pods_wait_for_migrations(dev_items):
+    (deployment,) = of_type(dev_items, DEPLOYMENT)
+    (job,) = of_type(dev_items, JOB)
+    assert job["urn"] not in deployment["dependencies"] and up(dev_items).violations == []
+
+    assert fired(up(edited(dev_items, without_the_wait))) == {"airflow-pods-wait-for-migrations": {"airflow-deployment"}}
+
+    def waiting_before_the_proxy(items):  # init containers start in order: it could never reach the database
+        init = init_containers(of_type(items, DEPLOYMENT)[0])
+        wait = next(c for c in init if c["name"] == "wait-for-migrations")
+        init.remove(wait)
+        init.insert(0, wait)
+    assert fired(up(edited(dev_items, waiting_before_the_proxy))) == {
+        "airflow-pods-wait-for-migrations": {"airflow-deployment"}}
+
+    def after_the_job_instead(items):  # the old ordering is fine too, only slower
+        without_the_wait(items)
+        of_type(items, DEPLOYMENT)[0]["dependencies"].append(of_type(items, JOB)[0]["urn"])
+    assert fired(up(edited(dev_items, after_the_job_instead))) == {}
+
+
+def test_a_rollout_waiting_for_migrations_is_ready_only_after_the_migration_job(dev_items):
+    (wait,) = [w for w in RULES.readiness_waits if w.id == "rollout-waits-for-migrations"]
+    timeline = up(dev_items)
+    deployment, job = step_named(timeline, "airflow-deployment"), step_named(timeline, "airflow-migrations")
+    assert deployment.start < job.end  # created alongside the Job
+    assert deployment.end == max(deployment.start + RULES.duration(DEPLOYMENT, {}, "up"), job.end + wait.seconds)
+    assert timeline.critical_path[-2:] == [job.node.urn, deployment.node.urn]
+    # Without the readiness wait the model would let the rollout finish with the migration still running.
+    blind = up(dev_items, dataclasses.replace(RULES, readiness_waits=()))
+    assert step_named(blind, "airflow-deployment").end <= step_named(blind, "airflow-migrations").end < deployment.end
+    # Pods that do not wait for migrations are not held back by the Job (nor is anything else).
+    unheld = up(edited(dev_items, without_the_wait))
+    assert step_named(unheld, "airflow-deployment").end == deployment.start + RULES.duration(DEPLOYMENT, {}, "up") \
+        < job.end + wait.seconds
 
 
 def forget_node_roles(items: Items) -> None:
@@ -268,6 +327,8 @@ BREAKING_TESTS = {
     "bucket-not-empty": test_a_bucket_without_force_destroy_refuses_the_teardown,
     "peering-released-before-delete": test_deleting_the_peering_cloud_sql_held_fires_peering_released_before_delete,
     "network-empty-before-delete": test_an_abandoned_peering_blocks_the_network,
+    "airflow-pods-wait-for-migrations":
+        test_an_airflow_deployment_neither_after_the_job_nor_waiting_fires_airflow_pods_wait_for_migrations,
 }
 
 

@@ -49,6 +49,12 @@ def test_components_compose_in_another_program():
         if resource.custom and resource.type != "pulumi:providers:kubernetes":
             assert resource.parent in {c.urn for c in components.values()}, resource.name
 
+    # Given only a prefix length, the component keeps GCP's auto-allocation, which must wait for the subnet
+    # (rehearse rule peering-range-after-subnets); the stack itself passes a fixed range.
+    psa_range = capture.one("gcp:compute/globalAddress:GlobalAddress")
+    assert psa_range.inputs["prefixLength"] == 16 and "address" not in psa_range.inputs
+    assert capture.one("gcp:compute/subnetwork:Subnetwork").urn in psa_range.dependencies
+
     instance = capture.one("gcp:sql/databaseInstance:DatabaseInstance")
     assert instance.inputs["databaseVersion"] == "POSTGRES_17"
     assert instance.inputs["settings"]["availabilityType"] == "REGIONAL"

@@ -18,7 +18,6 @@ from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config, stack_settings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-JOB = "kubernetes:batch/v1:Job"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 WI_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
@@ -557,13 +556,6 @@ def test_migration_job_name_changes_with_the_image_only(dev, custom):
     other = run_stack("dev", airflowImage="apache/airflow:3.3.1-python3.12")
     assert migration_job(other)["metadata"]["name"] != name
     assert containers(deployment_pod(other))["scheduler"]["image"] == "apache/airflow:3.3.1-python3.12"
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_deployment_waits_for_the_migration_job(request, stack):
-    capture = request.getfixturevalue(stack)
-    deployments = capture.of_type(DEPLOYMENT)
-    assert deployments and all(capture.one(JOB).urn in d.dependencies for d in deployments)
 
 
 def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(dev):

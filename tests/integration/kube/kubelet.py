@@ -17,7 +17,17 @@ then ImagePullBackOff, alternating as the kubelet's back-off does, and the pod s
 
 Cluster networking: a pod reaches Services by DNS name; here `services` maps those host:port
 pairs (from the rendered env) to the local processes' loopback addresses. Remote logging is off
-(the GCS provider is not installed), the same deviation as the harness's other pods.
+(the GCS provider is not installed), the same deviation as the harness's other pods. A container's
+arguments naming a path under one of its mounts are given the mount's local folder, as the mount
+namespace would resolve them (e.g. the git-bundle pod template's `python /opt/airflow/<script>`).
+
+Two hooks for tests, both off by default:
+- `extra_env`: variables added to every container of the Airflow image, rendered or not, for a
+  deviation the node itself must supply (e.g. git's `GIT_CONFIG_*` URL rewrite to a local repository);
+  `overrides`, by contrast, only replaces variables the pod renders.
+- `admit`: a predicate on the pod manifest, polled while the pod is Pending; its containers start once
+  it returns True (as when a node is still coming up), so a test can act between the executor
+  creating a pod and the task starting. A deleted pod or a stopped kubelet ends the wait.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..gitsync import DagRepo, GitSyncEmulator
 from ..pod import LocalPod
@@ -43,6 +53,7 @@ GIT_SYNC_IMAGES = "registry.k8s.io/git-sync/git-sync:*"
 # MaxContainerBackOff); shorter here, which changes nothing for the executor: it fails the task on
 # the first ErrImagePull ([kubernetes_executor] worker_pod_pending_fatal_container_state_reasons).
 PULL_BACKOFF_SECONDS = 5.0
+ADMIT_POLL_SECONDS = 0.2
 
 
 def now() -> str:
@@ -72,6 +83,14 @@ def pull_error_message(image: str) -> str:
             f'"{image}": not found')
 
 
+def mounted_args(pod: LocalPod, container: dict, overrides: dict[str, str]) -> dict[str, str]:
+    """The container's arguments that name a path under one of its mounts -> that path on this machine."""
+    mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])]
+    argv = pod.argv(container, pod.env(container, overrides))
+    return {a: pod.host_path(container, a) for a in argv
+            if any(a == m or a.startswith(f"{m}/") for m in mounts)}
+
+
 class LocalKubelet:
     """Runs the emulator's pods on this machine. `airflow_images` are the images served by .venv-airflow."""
 
@@ -85,6 +104,8 @@ class LocalKubelet:
         self.airflow_images = set(airflow_images)
         self.services = services
         self.overrides = overrides
+        self.extra_env: dict[str, str] = {}  # see the module docstring: test hooks
+        self.admit: Optional[Callable[[dict], bool]] = None
         self.pods: dict[str, LocalPod] = {}
         self.statuses: dict[str, dict] = {}  # pod name -> last status posted
         self.deleted: set[str] = set()
@@ -117,7 +138,8 @@ class LocalKubelet:
     def _run_container(self, pod: LocalPod, container: dict) -> int:
         if fnmatch.fnmatch(container["image"], GIT_SYNC_IMAGES):
             return self._git_sync(pod, container)
-        process = pod.start(container["name"], self._overrides(pod, container))
+        overrides = self._overrides(pod, container)
+        process = pod.start(container["name"], overrides, replace_args=mounted_args(pod, container, overrides))
         return process.wait()
 
     def _overrides(self, pod: LocalPod, container: dict) -> dict[str, str]:
@@ -127,7 +149,7 @@ class LocalKubelet:
             for address, local in self.services.items():
                 if address in value:
                     mapped[key] = value.replace(address, local)
-        return {**mapped, **{k: v for k, v in self.overrides.items() if k in env}}
+        return {**mapped, **{k: v for k, v in self.overrides.items() if k in env}, **self.extra_env}
 
     def _git_sync(self, pod: LocalPod, container: dict) -> int:
         env = pod.rendered_env(container)
@@ -156,6 +178,8 @@ class LocalKubelet:
                                      "containerStatuses": main_statuses})
 
         post("Pending")
+        if not self._admitted(manifest):
+            return
         work = self.work / name
         shutil.rmtree(work, ignore_errors=True)
         pod = LocalPod.create(self.objects, spec, work / "root", work / "volumes", self.namespace)
@@ -182,6 +206,14 @@ class LocalKubelet:
         codes = [self._run_container(pod, c) for c in mains]  # the Airflow worker pod has one container
         main_statuses[:] = [terminated(c, started, code) for c, code in zip(mains, codes)]
         post("Succeeded" if all(code == 0 for code in codes) else "Failed")
+
+    def _admitted(self, manifest: dict) -> bool:
+        name = manifest["metadata"]["name"]
+        while self.admit is not None and not self.admit(manifest):
+            if self._stop.is_set() or name in self.deleted:
+                return False
+            time.sleep(ADMIT_POLL_SECONDS)
+        return True
 
     def _pulled(self, name: str, container: dict, statuses: list[dict], index: int, post) -> bool:
         """True once the image is available; for an unknown image, cycle the pull-error states until deleted."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from components.airflow.shutdown import command_run
+
 from .graph import Graph, Node
 from .rules import input_at
 
@@ -25,7 +27,9 @@ def pod_spec(node: Node) -> dict:
 
 
 def argv(container: dict) -> tuple[str, ...]:
-    return tuple(str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])])
+    """The command a container runs; for Airflow processes the one behind the SIGTERM relay."""
+    line = [str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+    return tuple(command_run(line))
 
 
 def runs(container: dict, command: tuple[str, ...]) -> bool:

@@ -114,6 +114,14 @@ def relayed(argv: list[str]) -> list[str]:
 
 def relayed_command(args: list[str]) -> list[str]:
     """The Airflow command line inside relayed args (the inverse of `relayed`)."""
-    if args[:2] != ["python", "-c"] or args[2] != relay_script():
-        raise ValueError(f"not relayed args: {args[:2]}")
-    return args[3:]
+    if list(args[:2]) != ["python", "-c"] or len(args) < 3 or args[2] != relay_script():
+        raise ValueError(f"not relayed args: {list(args[:2])}")
+    return list(args[3:])
+
+
+def command_run(argv: list[str]) -> list[str]:
+    """What a container's command line runs: the Airflow command when relayed, else the line itself."""
+    try:
+        return relayed_command(argv)
+    except ValueError:
+        return list(argv)

@@ -38,6 +38,13 @@ def command_line(container: dict) -> list[str]:
     return [*container.get("command", []), *container.get("args", [])]
 
 
+def airflow_command_line(container: dict) -> list[str]:
+    """The command line a container runs, looking through the SIGTERM relay when it has one."""
+    from components.airflow.shutdown import command_run
+
+    return command_run(command_line(container))
+
+
 def relayed_airflow_command(container: dict) -> list[str]:
     """The Airflow command line of a container that runs it under the SIGTERM relay
     (components/airflow/shutdown.py) behind the image's entrypoint; raises if it does not."""

@@ -11,7 +11,7 @@ from components.airflow import migrations_wait
 from components.airflow import spec as s
 from components.airflow.dag_processor import dag_processor_deployment
 from preview.harness import Capture
-from tests.unit.container_helpers import command_line, containers, env
+from tests.unit.container_helpers import airflow_command_line, command_line, containers, env
 from tests.unit.test_workload_spec import make_spec
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -52,7 +52,7 @@ def test_every_db_pod_waits_for_migrations_after_the_proxy_with_the_airflow_sett
         assert security["runAsNonRoot"] is True and security["runAsUser"] == s.AIRFLOW_UID
         assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
         # It reads the same database as the processes it guards, with the same config file.
-        main = next(c for c in pod["containers"] if command_line(c)[:1] == ["airflow"])
+        main = next(c for c in pod["containers"] if airflow_command_line(c)[:1] == ["airflow"])
         for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"):
             assert env(wait)[name] == env(main)[name]
         assert {m["mountPath"] for m in wait["volumeMounts"]} >= {s.AIRFLOW_CFG_PATH, "/tmp"}

@@ -9,7 +9,6 @@ from ..config import CLOUD_SQL_PROXY_IMAGE, GIT_SYNC_IMAGE
 from .. import git_sync_liveness
 from . import dag_source, log_volume, migrations_wait, shutdown
 from .env import airflow_env, git_sync_env
-from .migrations_wait import MIGRATION_WAIT_SECONDS  # noqa: F401  (re-exported by spec.py)
 from .operations import image_pull_policy
 from .volumes import airflow_mounts, git_ssh_mounts
 from .workload_spec import (AIRFLOW_UID, API_PORT, DAGS_MOUNT, GIT_KNOWN_HOSTS_PATH, GIT_ROOT, GIT_SECRET_NAME,

@@ -16,7 +16,8 @@ from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_CFG_PATH, AIRFLOW_HOME, 
                             selector)
 from .env import FAB_AUTH_MANAGER, airflow_env, git_sync_env, shared_airflow_settings
 from .volumes import airflow_mounts, git_ssh_mounts, pod_volumes
-from .containers import (EXEC_PROBE_TIMEOUT_SECONDS, MIGRATION_WAIT_SECONDS, airflow_container,
+from .migrations_wait import MIGRATION_WAIT_SECONDS
+from .containers import (EXEC_PROBE_TIMEOUT_SECONDS, airflow_container,
                          api_server_container, cloud_sql_proxy_container, container_security,
                          dag_processor_container, git_bundle_container, git_sync_container, git_sync_probes,
                          job_check_command, job_process_container, maintenance_container, pod_security,

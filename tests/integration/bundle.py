@@ -9,8 +9,8 @@ Deviations from the cluster, besides those of harness.py (`deviations()`, `local
   entry point makes is otherwise as rendered (connection, bundle config, storage path).
 - a PostgreSQL database and role of its own (`airflow_bundle`, same password), so these tests share the
   server with the other integration tests without their lock: the rendered connection string with only
-  user and database name changed (`own_database`); the kubelet gives it to task pods too, should
-  their template ever render a connection (today it renders none: tasks reach the execution API);
+  user and database name changed (`own_database`); task pods render no connection (tasks reach the
+  execution API), so they need none;
 - task pods stay Pending until the test lets them start (`TaskPods.run`, the kubelet's `admit` hook),
   so a test can push a commit between the executor creating a task's pod and the task starting.
 """
@@ -215,7 +215,6 @@ def bundle_airflow(objects: list[dict], repo: DagRepo, workdir: str, database: d
     git_env = git_redirect(repo.path)
     cluster = local_cluster(pods["airflow"], api_port, None, f"{workdir}-cluster")
     cluster.kubelet.extra_env.update(git_env)
-    cluster.kubelet.overrides.update(database)
     tasks = TaskPods(cluster.start())
     started: dict[str, subprocess.Popen] = {}
     try:

@@ -103,7 +103,8 @@ def test_every_example_task_fits_a_fresh_node_it_may_land_on(parsed, stack):
         requests = pod_requests(pod["spec"])
         rooms = []
         for pool in candidates:
-            machine = machine_price(prices, pool.inputs["nodeConfig"]["machineType"], pool, "machine type")
+            key = "spotMachineType" if wants_spot else "nodeMachineType"
+            machine = machine_price(prices, pool.inputs["nodeConfig"]["machineType"], pool, key)
             node = gke_allocatable(machine["vcpu"], machine["memory_gib"])
             rooms.append(Resources(node.cpu - per_node.cpu, node.memory - per_node.memory))
         assert any(requests.fits_in(room) for room in rooms), (

@@ -13,7 +13,7 @@ from preview import __main__ as preview_cli
 from preview.capacity import (GIB, MIB, Resources, always_on_pods, gke_allocatable, parse_quantity, pod_requests,
                               unplaced_pods)
 from preview.cost import PriceError, estimate, gke_system_requests, load_prices, machine_price
-from preview.harness import Capture, Resource, run_program
+from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config
 
 PRICES = load_prices()
@@ -157,8 +157,7 @@ def test_custom_machine_type_is_priced_per_vcpu_and_gib(dev, dev_total):
     pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
     assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-5120"
     node, = rows(dev, "nodes (e2-custom-2-5120)")
-    expected = (2 * rates["vcpu_per_hour"]["usd"] + 5 * rates["memory_gib_per_hour"]["usd"]) * HOURS
-    assert node.monthly_usd == pytest.approx(expected)
+    assert node.monthly_usd == pytest.approx(dev_node_hourly() * HOURS)
     bigger = run_stack("dev", nodeMachineType="e2-custom-2-8192")
     assert monthly(bigger) - dev_total == pytest.approx(3 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
 
@@ -216,6 +215,8 @@ def test_gke_system_pods_are_packed_with_ours():
     assert unplaced_pods([("a", small)], [node], *system) == []
     assert unplaced_pods([("a", small), ("b", small)], [node], *system) == ["b"]  # 2.9 GiB - 1000 MiB < 2 GiB
     assert unplaced_pods([("a", small), ("b", small)], [node, node], *system) == []
+    # the cluster add-ons take room once, on the first node: the second holds two pods
+    assert unplaced_pods([("a", small), ("b", small), ("c", small)], [node, node], *system) == []
 
 
 def test_a_node_too_small_beside_gkes_own_pods_is_called_out(dev):

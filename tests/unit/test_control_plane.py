@@ -27,6 +27,8 @@ def server(capture: Capture) -> dict:
 
 
 def deploy(stack: str = "dev", **overrides: str) -> Capture:
+    # The committed stacks name the DAG repository with a placeholder that `pulumi up` refuses.
+    overrides.setdefault("dagsRepo", "https://github.com/acme/airflow-gke.git")
     return run_program(stack, stack_config(stack, **overrides), deploying=True)
 
 

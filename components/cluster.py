@@ -115,6 +115,16 @@ class Cluster(pulumi.ComponentResource):
                 channel=channel if pinned_version else self._checked_channel(channel, args, opts)),
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=PODS_RANGE, services_secondary_range_name=SERVICES_RANGE),
+            # The GKE API deprecates these PrivateClusterConfig fields for NetworkConfig.default_enable_private_nodes
+            # and ControlPlaneEndpointsConfig.IPEndpointsConfig (enable_public_endpoint, authorized networks):
+            # https://cloud.google.com/dotnet/docs/reference/Google.Cloud.Container.V1/latest/Google.Cloud.Container.V1.PrivateClusterConfig
+            # The pinned provider (pulumi-gcp 10.2.0) has no schema field for those: its ip_endpoints_config holds
+            # only `enabled` (all IP endpoints off, not the public one), and it already sends these fields as the
+            # new API ones (expandControlPlaneEndpointsConfig, expandDefaultEnablePrivateNodes and
+            # flattenPrivateClusterConfig in google/services/container/resource_container_cluster.go,
+            # hashicorp/terraform-provider-google@e03b7622a26cf4e878f90bdccaca6aa3d03a7999). master_ipv4_cidr_block
+            # is still canonical there and ForceNew: moving it would replace the cluster. So they stay
+            # (tests/unit/test_control_plane.py checks the provider still lacks the replacements).
             private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
                 enable_private_nodes=True,
                 # DNS access: no public IP endpoint at all. IP access: the public endpoint stays, limited to

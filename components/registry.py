@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 
 from .common import child_options, type_token
 
-# Versions beyond the newest N are deleted once older than this.
+# Versions beyond the newest N are deleted once older than this, unless a release tag keeps them.
 DELETE_OLDER_THAN = "2592000s"  # 30 days
 
 
@@ -22,6 +22,8 @@ class RegistryArgs(TypedDict):
     """Repository name, the last part of REGION-docker.pkg.dev/PROJECT/REPO."""
     keep_versions: pulumi.Input[int]
     """The newest N versions of each image are always kept."""
+    keep_tag_prefixes: Sequence[str]
+    """Versions with a tag starting with one of these (release tags such as v1.4.0) are never deleted."""
     reader_members: Sequence[pulumi.Input[str]]
     """IAM members (e.g. `serviceAccount:nodes@...`) allowed to pull images."""
 
@@ -47,6 +49,15 @@ class Registry(pulumi.ComponentResource):
                     id="keep-newest", action="KEEP",
                     most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
                         keep_count=args["keep_versions"])),
+                # The image a stack runs may be older than the newest N (CI keeps pushing commit-SHA tags)
+                # and must still pull on the next new node. A version matching a KEEP and a DELETE policy
+                # is kept (https://cloud.google.com/artifact-registry/docs/repositories/cleanup-policy,
+                # .../cleanup-policy-overview); tag prefixes are ignored unless tag_state is TAGGED
+                # (https://stackoverflow.com/q/78702774). Tagging convention: README "Your own image".
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-releases", action="KEEP",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="TAGGED", tag_prefixes=list(args["keep_tag_prefixes"]))),
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
                     id="delete-old", action="DELETE",
                     condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(

@@ -6,7 +6,7 @@
 set -euo pipefail
 namespace=$1
 ui_service=$2
-dag=${3:-example_bash_operator}
+dag=${3:-example_hello}
 k() { kubectl --namespace "$namespace" "$@"; }
 
 deployment=$(k get deployment --output name | head -n 1)

@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any, Optional
 
+import pulumi
+
 from .. import git_sync_liveness
 from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .reader import _Reader
@@ -27,6 +29,9 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 _GIT_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
+# The committed stacks name the fork a newcomer deploys from with a placeholder owner, like gcp:project.
+_PLACEHOLDER_REPO = re.compile(r"YOUR-ORG|<[^>]*>", re.IGNORECASE)
+DAGS_REPO_EXAMPLE = "https://github.com/<you>/airflow-gke.git"
 
 
 def is_valid_git_url(url: str) -> bool:
@@ -96,7 +101,20 @@ def _quantity(text: str) -> float:
     return float(match.group(1)) * _QUANTITY_SUFFIXES.get(match.group(2) or "", 1)
 
 
-def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
+def _check_dags_repo_placeholder(reader: _Reader, dags_repo: str, deploying: bool) -> None:
+    """A placeholder previews (the offline preview parses nothing) but must not reach the cluster, where
+    git-sync or the bundle would retry a repository that does not exist."""
+    if not _PLACEHOLDER_REPO.search(dags_repo):
+        return
+    allowed = "your fork of this repository (or your DAG repository), not the committed placeholder"
+    fix = f"pulumi config set airflow-gke:dagsRepo {DAGS_REPO_EXAMPLE.replace('<you>', '<your-github-user>')}"
+    if deploying:
+        reader.fail("dagsRepo", dags_repo, allowed, fix=fix)
+    else:
+        pulumi.log.warn(f"airflow-gke:dagsRepo = {dags_repo!r}: {allowed}; `pulumi up` will refuse it. Fix: {fix}")
+
+
+def _read_airflow(reader: _Reader, environment: str, deploying: bool = False) -> AirflowSettings:
     namespace = reader.string("namespace", "airflow", pattern=_DNS_LABEL,
                               allowed="a DNS label: lowercase letters, digits and '-', at most 63 characters",
                               example="airflow")
@@ -112,6 +130,8 @@ def _read_airflow(reader: _Reader, environment: str) -> AirflowSettings:
     elif not is_valid_git_url(dags_repo):
         reader.fail("dagsRepo", dags_repo, "a git URL over https:// or ssh (ssh://… or git@host:org/repo.git)",
                     "https://github.com/<org>/<dags-repo>.git")
+    else:
+        _check_dags_repo_placeholder(reader, dags_repo, deploying)
 
     dags_ref = reader.string("dagsRef", "main", pattern=_GIT_REF,
                              allowed="a branch, tag or commit (letters, digits, . _ / -; no '..' or spaces)",

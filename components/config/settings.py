@@ -86,6 +86,7 @@ class DatabaseSettings(_ComponentArgs):
 class RegistrySettings(_ComponentArgs):
     repository_id: str
     keep_versions: int
+    keep_tag_prefixes: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
 from .network import _read_network
 from .reader import ConfigError, PulumiConfigSource, _Reader
+from .registry import read_keep_tag_prefixes, warn_if_image_ages_out
 from .settings import RegistrySettings, StackConfig
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -58,8 +59,10 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
                                     allowed="lowercase letters, digits and '-', starting with a letter",
                                     example="airflow"),
         keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
+        keep_tag_prefixes=read_keep_tag_prefixes(reader),
     )
-    airflow = _read_airflow(reader, environment)
+    airflow = _read_airflow(reader, environment, deploying)
+    warn_if_image_ages_out(airflow.image, project, region, registry.repository_id, registry.keep_tag_prefixes)
     _check_connection_budget(reader, database, airflow)
 
     if reader.problems:

@@ -13,14 +13,15 @@ import yaml
 from components.cluster import SPOT_TAINT
 from preview.capacity import Resources, gke_allocatable, pod_requests
 from preview.cost import gke_system_requests, load_prices, machine_price
-from tests.conftest import run_stack
+from tests.conftest import run_stack, stack_config
 
 from .pod import AIRFLOW_VENV, ROOT, find
 
-EXAMPLES = ROOT / "examples"
+# The folder both committed stacks give the DAG processor (dagsSubpath of the user's fork of this repo).
+EXAMPLES = ROOT / stack_config("dev")["airflow-gke:dagsSubpath"]
 
 PARSE_AND_MERGE = """
-import json, sys
+import json, os, sys
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
@@ -36,7 +37,8 @@ for dag_id, dag in bag.dags.items():
             pod_override_object=override, base_worker_pod=template, namespace="airflow", scheduler_job_id="1",
             run_id="manual__1")
         pods[f"{dag_id}.{t.task_id}"] = PodGenerator.serialize_pod(pod)
-print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "pods": pods}))
+files = sorted({os.path.basename(dag.fileloc) for dag in bag.dags.values()})
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "pods": pods, "files": files}))
 """
 
 
@@ -54,7 +56,10 @@ def parsed(rendered, tmp_path_factory) -> dict:
 
 def test_examples_parse_without_errors(parsed):
     assert parsed["errors"] == {}
-    assert {"example_custom_image_task.transform", "example_spot_task.crunch"} <= set(parsed["pods"])
+    # Every file of the DAG folder holds a DAG (a helper module there would be parsed for nothing).
+    assert parsed["files"] == sorted(f.name for f in EXAMPLES.glob("*.py"))
+    assert {"example_custom_image_task.transform", "example_spot_task.crunch", "example_hello.greet"} \
+        <= set(parsed["pods"])
 
 
 def base(pod: dict) -> dict:

@@ -10,6 +10,9 @@ import shlex
 from typing import Any, Callable, Optional
 
 import pulumi
+import pulumi.runtime.config as runtime_config
+
+from .declared import UNSET, unset_marker_keys
 
 PROJECT = "airflow-gke"
 
@@ -34,7 +37,16 @@ class PulumiConfigSource:
         return self._configs[namespace].get(key)
 
     def get_secret(self, namespace: str, key: str) -> Optional[pulumi.Output[str]]:
+        if f"{namespace}:{key}" in unset_marker_keys() and self._configs[namespace].get(key) == UNSET:
+            return None  # the Pulumi.yaml default "" the CLI hands over for an optional secret: unset
         return self._configs[namespace].get_secret(key)
+
+    @staticmethod
+    def keys() -> set[str]:
+        """Every key set for this run. The Python language host reads the CLI's config from PULUMI_CONFIG into
+        the SDK (`set_all_config` in sdk/python/cmd/pulumi-language-python-exec, pulumi/pulumi@1b59498);
+        the offline harness calls the same `set_all_config`, so both reach this through the same map."""
+        return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
 class _Reader:
@@ -50,11 +62,14 @@ class _Reader:
         return key if ":" in key else f"{PROJECT}:{key}"
 
     def raw(self, key: str) -> Optional[str]:
-        """The value as set, or None when unset. An empty string is a mistake (`pulumi config set KEY ""`),
-        not "unset": it is reported once and the key then reads as unset."""
+        """The value as set, or None when unset. "" is unset for a key Pulumi.yaml declares with the
+        `default: ""` marker (the CLI passes that default on, declared.py); for any other key an empty string
+        is a mistake (`pulumi config set KEY ""`): it is reported once and the key then reads as unset."""
         full_key = self.full_key(key)
         namespace, _, name = full_key.partition(":")
         value = self.source.get(namespace, name)
+        if value == UNSET and full_key in unset_marker_keys():
+            return None
         if isinstance(value, str) and value.strip() == "":
             if full_key not in self._empty_reported:
                 self._empty_reported.add(full_key)

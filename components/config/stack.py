@@ -10,8 +10,9 @@ from ..run_mode import is_deploying
 from .airflow import _read_airflow
 from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
-from .network import _read_network
-from .reader import ConfigError, PulumiConfigSource, _Reader
+from .declared import declarations, unknown_key_problems
+from .network import RETIRED_KEY, _read_network
+from .reader import PROJECT, ConfigError, PulumiConfigSource, _Reader
 from .registry import read_keep_tag_prefixes, warn_if_image_ages_out
 from .settings import RegistrySettings, StackConfig
 
@@ -28,6 +29,11 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
     only warn in a preview, such as documentation IP ranges, into errors."""
     reader = _Reader(source if source is not None else PulumiConfigSource())
     deploying = is_deploying() if deploying is None else deploying
+    # A misspelt airflow-gke: key would otherwise be dropped without a word (the CLI checks declared keys only).
+    set_keys = getattr(reader.source, "keys", None)
+    if set_keys is not None:
+        reader.problems += unknown_key_problems(PROJECT, set_keys(), declarations(),
+                                                handled=[reader.full_key(RETIRED_KEY)])
 
     project = reader.required_string("gcp:project", _PROJECT_ID,
                                      "a GCP project id: 6-30 lowercase letters, digits or '-'", "<your-gcp-project-id>")

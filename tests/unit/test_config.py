@@ -20,9 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILE = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 DECLARED = PROJECT_FILE["config"]
 
-# Keys whose values are nested objects (set with `pulumi config set --path`); they are deliberately not
-# declared in Pulumi.yaml because a project-level `type: object` schema cannot describe their shape.
-UNDECLARED_OBJECT_KEYS = {f"{PROJECT}:containerResources", f"{PROJECT}:dbFlags"}
+# Retired keys: read only to be refused with their migration message, no longer declared.
+RETIRED_KEYS = {f"{PROJECT}:privateServicesPrefixLength"}
 # Provider settings: declared by the gcp provider, not by this project.
 PROVIDER_KEYS = {"gcp:project", "gcp:region"}
 
@@ -290,14 +289,26 @@ def test_missing_required_value_names_the_set_command(key):
     assert argv[:4] == ["pulumi", "config", "set", key]
 
 
-@pytest.mark.parametrize("key", ["airflow-gke:dagsRepo", "gcp:region", "airflow-gke:dbTier", "airflow-gke:replicas",
-                                 "airflow-gke:masterAuthorizedNetworks", "airflow-gke:dagsSubpath",
-                                 "airflow-gke:kubernetesVersion", "airflow-gke:dagsSshKnownHosts"])
-@pytest.mark.parametrize("empty", ["", "  "])
+MARKER_KEYS = ["airflow-gke:replicas", "airflow-gke:dagsSubpath", "airflow-gke:kubernetesVersion",
+               "airflow-gke:dagsSshKnownHosts"]
+
+
+@pytest.mark.parametrize("key, empty", [
+    *[(k, e) for k in ["airflow-gke:dagsRepo", "gcp:region", "airflow-gke:dbTier",
+                       "airflow-gke:masterAuthorizedNetworks"] for e in ("", "  ")],
+    *[(k, "  ") for k in MARKER_KEYS],
+])
 def test_an_empty_string_is_a_bad_value_not_unset(key, empty):
     problem = problem_for(load_error(**{key: empty}), key)  # exactly one problem, required or not
     assert "empty string" in problem and "required" not in problem
     assert problem.endswith(f"Fix: pulumi config set {key} <value>, or pulumi config rm {key}")
+
+
+@pytest.mark.parametrize("key", MARKER_KEYS)
+def test_the_unset_marker_default_reads_as_unset(key):
+    """Pulumi.yaml declares these `default: ""`; the CLI hands the program "" when the stack leaves them out."""
+    assert DECLARED[key.partition(":")[2]]["default"] == ""
+    assert load(**{key: ""}) == load()
 
 
 @pytest.mark.parametrize("backups, log_days, ok", [("7", "7", True), ("14", "7", True), ("3", "4", False),
@@ -472,12 +483,14 @@ def test_pulumi_yaml_defaults_agree_with_config_py(environment):
     assert with_defaults == without_defaults
 
 
-def test_pulumi_yaml_declares_no_default_for_required_or_env_dependent_keys():
+def test_env_dependent_keys_declare_the_unset_marker_and_dags_repo_no_default():
+    """The CLI requires every declared key without a default (pkg/workspace/config.go mergeConfig); an
+    environment-dependent default is the marker "", which the program reads as unset."""
     env_dependent = {"replicas", "dbHighAvailability", "clusterRegional", "dbPulumiProtect",
                      "dbBackupRetentionCount", "zone", "dagSource"}
-    for key in env_dependent | {"dagsRepo"}:
-        assert key in DECLARED, key
-        assert "default" not in DECLARED[key], key
+    for key in env_dependent:
+        assert DECLARED[key].get("default") == "", key
+    assert "default" not in DECLARED["dagsRepo"]
 
 
 def _keys_read() -> RecordingSource:
@@ -490,9 +503,8 @@ def test_every_key_config_reads_is_declared_in_pulumi_yaml():
     source = _keys_read()
     read = {k for k in source.plain | source.secret if k.startswith(PROJECT + ":")}
     declared = {full_key(k) for k in DECLARED}
-    # The explicit exemption must stay true: these are read, and only these are undeclared.
-    assert UNDECLARED_OBJECT_KEYS <= read
-    assert read - declared == UNDECLARED_OBJECT_KEYS
+    # Only retired keys are read (to be refused) without being declared.
+    assert read - declared == RETIRED_KEYS
     # And nothing is declared that the program ignores.
     assert declared - read == set()
     assert {k for k in source.plain | source.secret if not k.startswith(PROJECT + ":")} == PROVIDER_KEYS
@@ -546,3 +558,66 @@ def test_program_with_bad_config_declares_no_resource(monkeypatch):
     registered.clear()
     capture = run_stack("dev")
     assert len(registered) == len(capture.resources) + 1 > 20
+
+
+# --- keys Pulumi.yaml does not declare ------------------------------------------------------------------
+# The CLI passes an undeclared airflow-gke: key to the program unchecked (mergeConfig only walks the
+# declarations); the program refuses it. Through run_stack: the harness sets config with the SDK's
+# set_all_config, the same map the Python language host fills from PULUMI_CONFIG on a real run.
+
+def _config_error(**overrides: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        run_stack("dev", **overrides)
+    return info.value
+
+
+def test_a_misspelt_key_is_refused_naming_the_key_it_meant():
+    error = _config_error(nodeMachineTpye="e2-standard-4")
+    (problem,) = [p for p in error.problems if "nodeMachineTpye" in p]
+    assert "did you mean airflow-gke:nodeMachineType?" in problem
+    assert problem.endswith("Fix: pulumi config rm airflow-gke:nodeMachineTpye && "
+                            "pulumi config set airflow-gke:nodeMachineType <value>")
+
+
+def test_unknown_keys_are_collected_with_the_other_problems():
+    error = _config_error(dbDiskSizeGb="0", **{"airflow-gke:wholeNewThing": "1"})
+    assert any("airflow-gke:dbDiskSizeGb" in p for p in error.problems)
+    (unknown,) = [p for p in error.problems if "wholeNewThing" in p]
+    assert "did you mean" not in unknown and unknown.endswith("Fix: pulumi config rm airflow-gke:wholeNewThing")
+
+
+def test_other_namespaces_are_not_checked():
+    capture = run_stack("dev", **{"gcp:impersonateServiceAccount": "ci@p.iam.gserviceaccount.com",
+                                  "kubernetes:enableServerSideApply": "true"})
+    assert capture.resources
+
+
+def test_a_retired_key_gets_its_migration_message_only():
+    error = _config_error(privateServicesPrefixLength="20")
+    (problem,) = [p for p in error.problems if "privateServicesPrefixLength" in p]
+    assert "privateServicesRange" in problem and "not a setting" not in problem
+
+
+def test_unknown_keys_are_read_from_pulumi_config_as_the_language_host_passes_them(monkeypatch):
+    import pulumi.runtime.config as runtime_config
+    from components.config import PulumiConfigSource
+
+    monkeypatch.setattr(runtime_config, "CONFIG", runtime_config.ContextVar("test_config", default={}))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**MINIMAL, f"{PROJECT}:replicaz": "2"}))
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(PulumiConfigSource(), deploying=False)
+    assert any("airflow-gke:replicaz" in p and "airflow-gke:replicas?" in p for p in info.value.problems)
+
+
+def test_optional_secrets_left_unset_read_as_unset(monkeypatch):
+    """The CLI hands the program the "" default of an optional secret; it must not count as a given secret."""
+    import pulumi.runtime.config as runtime_config
+    from components.config import PulumiConfigSource
+
+    markers = {full_key(k): "" for k, s in DECLARED.items() if s.get("secret")}
+    assert markers and all(DECLARED[k.partition(":")[2]].get("default") == "" for k in markers)
+    monkeypatch.setattr(runtime_config, "CONFIG", runtime_config.ContextVar("test_config", default={}))
+    runtime_config.set_all_config({**MINIMAL, **markers})
+    cfg = load_stack_config(PulumiConfigSource(), deploying=False)
+    assert cfg.airflow.admin_password is None and cfg.airflow.git_credentials is None
+    assert cfg.airflow.git_credentials_kind == "none"

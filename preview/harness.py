@@ -88,8 +88,14 @@ class Resource:
     protect: bool
     provider: Optional[str]
     outputs: dict = field(default_factory=dict)
+    # Resource options as sent on the wire (RegisterResourceRequest): property paths in the schema's
+    # camelCase names, e.g. "settings.diskSize".
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # URNs this resource had before (moves, renames)
+    replace_on_changes: list[str] = field(default_factory=list)
+    # None: not set, so the provider's diff decides (create-before-replace unless it asks otherwise).
+    delete_before_replace: Optional[bool] = None
+    retain_on_delete: bool = False
 
     @property
     def inputs(self) -> dict:
@@ -112,6 +118,11 @@ class Resource:
             # The provider resource this one is managed by (URN only): the engine waits for it too.
             "provider": self.provider.rsplit("::", 1)[0] if self.provider else None,
             "inputs": self.masked_inputs,
+            "ignoreChanges": sorted(self.ignore_changes),
+            "replaceOnChanges": sorted(self.replace_on_changes),
+            "deleteBeforeReplace": self.delete_before_replace,
+            "retainOnDelete": self.retain_on_delete,
+            "aliases": sorted(self.aliases),
         }
 
 
@@ -221,7 +232,7 @@ class StackMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """A mock monitor that also records parents, dependencies, protect flags and stack outputs."""
+    """A mock monitor that also records parents, dependencies, resource options and stack outputs."""
 
     def __init__(self, mocks: StackMocks) -> None:
         super().__init__(mocks)
@@ -241,7 +252,10 @@ class RecordingMonitor(MockMonitor):
             dependencies=list(request.dependencies), raw_inputs=args.inputs, custom=bool(request.custom),
             protect=bool(request.protect), provider=request.provider or None,
             outputs=self.resources[response.urn].state, ignore_changes=list(request.ignoreChanges),
-            aliases=[_alias_urn(a, response.urn, request.type, request.parent) for a in request.aliases],
+            aliases=[*request.aliasURNs,
+                     *(_alias_urn(a, response.urn, request.type, request.parent) for a in request.aliases)],
+            replace_on_changes=list(request.replaceOnChanges), retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
         ))
         return response
 

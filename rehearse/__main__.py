@@ -18,6 +18,8 @@ from components.config import ConfigError
 from preview.harness import ROOT, run_program
 from preview.render import write_outputs
 
+from .checks import Violation
+from .drift import DriftRule, check_drift, load_drift_rules
 from .graph import Graph
 from .report import gantt_svg, text_report, write_json
 from .rules import RuleSet, RulesError, load_rules
@@ -33,6 +35,7 @@ class Rehearsal:
     destroy: Timeline
     teardown: Optional[Timeline] = None
     notes: list[str] = field(default_factory=list)
+    drift: list[Violation] = field(default_factory=list)  # what the second `pulumi up` would diff
 
     @property
     def timelines(self) -> list[Timeline]:
@@ -40,12 +43,13 @@ class Rehearsal:
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.timelines)
+        return all(t.ok for t in self.timelines) and not self.drift
 
 
 def rehearse(graph: Graph, rules: RuleSet, teardown_graph: Optional[Graph] = None,
-             teardown_refusal: Optional[str] = None) -> Rehearsal:
-    result = Rehearsal(rehearse_up(graph, rules), rehearse_destroy(graph, rules, "pulumi destroy (config as committed)"))
+             teardown_refusal: Optional[str] = None, drift_rules: Optional[tuple[DriftRule, ...]] = None) -> Rehearsal:
+    result = Rehearsal(rehearse_up(graph, rules), rehearse_destroy(graph, rules, "pulumi destroy (config as committed)"),
+                       drift=check_drift(graph, load_drift_rules() if drift_rules is None else drift_rules))
     if teardown_graph is not None:
         result.teardown = rehearse_destroy(teardown_graph, rules, TEARDOWN_TITLE, require_complete=True)
     if teardown_refusal:
@@ -57,7 +61,7 @@ def rehearse(graph: Graph, rules: RuleSet, teardown_graph: Optional[Graph] = Non
 def write_outputs_for(result: Rehearsal, stack: str, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "rehearsal.txt", out_dir / "rehearsal.json", out_dir / "rehearsal.svg"]
-    written[0].write_text(text_report(stack, result.timelines, result.notes))
+    written[0].write_text(text_report(stack, result.timelines, result.notes, result.drift))
     write_json(written[1], result.timelines)
     written[2].write_text(gantt_svg(result.up, stack))
     destroy = result.teardown or result.destroy

@@ -28,6 +28,12 @@ class Node:
     custom: bool
     provider: Optional[str]
     inputs: dict = field(default_factory=dict)
+    # Resource options (absent in JSON written before they were recorded: read as not set).
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: Optional[bool] = None
+    retain_on_delete: bool = False
+    aliases: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, item: dict) -> "Node":
@@ -36,7 +42,11 @@ class Node:
             custom = item["type"].split(":", 1)[0] in CUSTOM_PACKAGES
         return cls(urn=item["urn"], type=item["type"], name=item["name"], parent=item.get("parent"),
                    dependencies=list(item.get("dependencies") or []), protect=bool(item.get("protect")),
-                   custom=bool(custom), provider=item.get("provider"), inputs=dict(item.get("inputs") or {}))
+                   custom=bool(custom), provider=item.get("provider"), inputs=dict(item.get("inputs") or {}),
+                   ignore_changes=tuple(item.get("ignoreChanges") or ()),
+                   replace_on_changes=tuple(item.get("replaceOnChanges") or ()),
+                   delete_before_replace=item.get("deleteBeforeReplace"),
+                   retain_on_delete=bool(item.get("retainOnDelete")), aliases=tuple(item.get("aliases") or ()))
 
     @property
     def label(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
 
 from .simulate import Step, Timeline
@@ -55,7 +56,10 @@ def destroy_summary(timeline: Timeline) -> list[str]:
     return [f"{timeline.title}: {verdict} ({summary}; modelled time {clock(timeline.total)})"]
 
 
-def text_report(stack: str, timelines: list[Timeline], notes: list[str]) -> str:
+DRIFT_TITLE = "second pulumi up (fields the platform moves, rehearse/drift_rules.yaml)"
+
+
+def text_report(stack: str, timelines: list[Timeline], notes: list[str], drift: Optional[list] = None) -> str:
     lines = [f"Deploy rehearsal of stack '{stack}' (a model of the engine and GCP's documented rules, "
              "not the cloud: see README)", ""]
     for timeline in timelines:
@@ -69,8 +73,11 @@ def text_report(stack: str, timelines: list[Timeline], notes: list[str]) -> str:
             lines += timeline_lines(timeline)
         lines += finding_lines("violations", timeline.violations) if timeline.violations else ["violations: none"]
         lines.append("")
+    if drift is not None:
+        lines += finding_lines(f"{DRIFT_TITLE}: violations", drift) if drift else [f"{DRIFT_TITLE}: violations: none"]
+        lines.append("")
     lines += notes
-    failed = [t.title for t in timelines if not t.ok]
+    failed = [t.title for t in timelines if not t.ok] + (["second pulumi up (drift)"] if drift else [])
     lines.append("Result: " + ("FAILED in " + "; ".join(failed) if failed else "OK, 0 violations"))
     return "\n".join(lines) + "\n"
 

@@ -90,6 +90,7 @@ class Resource:
     outputs: dict = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # URNs this resource had before (moves, renames)
+    retain_on_delete: bool = False  # a destroy drops it from the state and leaves it in the cloud
 
     @property
     def inputs(self) -> dict:
@@ -242,6 +243,7 @@ class RecordingMonitor(MockMonitor):
             protect=bool(request.protect), provider=request.provider or None,
             outputs=self.resources[response.urn].state, ignore_changes=list(request.ignoreChanges),
             aliases=[_alias_urn(a, response.urn, request.type, request.parent) for a in request.aliases],
+            retain_on_delete=bool(request.retainOnDelete),
         ))
         return response
 

@@ -256,3 +256,117 @@ def test_an_explicit_registry_repository_is_kept():
     capture = run_program("x", {**dev_config, "airflow-gke:namePrefix": "other",
                                 "airflow-gke:registryRepository": "images"})
     assert capture.one("gcp:artifactregistry/repository:Repository").inputs["repositoryId"] == "images"
+
+
+# ---------------------------------------------------------------------------------------------
+# e2e's `pulumi up` runs the policy pack with policy/e2e-config.json
+
+E2E_POLICY_CONFIG = ROOT / "policy" / "e2e-config.json"
+# apitype.EnforcementLevel.IsValid (sdk/go/common/apitype/policy.go, pulumi/pulumi 1b5949891b3c).
+ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+
+
+def policy_config_levels(path: Path) -> dict[str, str]:
+    """The enforcement levels a `--policy-pack-config` FILE sets, read as the CLI reads it
+    (pkg/resource/analyzer/config.go parsePolicyPackConfig, pulumi/pulumi 1b5949891b3c): a JSON object keyed by
+    policy name, each value a level or an object whose `enforcementLevel` is one; `environments` is not a
+    policy; an empty file is no config."""
+    import json
+    text = path.read_text()
+    if not text.strip():
+        return {}
+    config = json.loads(text)
+    config.pop("environments", None)
+    levels = {}
+    for name, value in config.items():
+        level = value if isinstance(value, str) else value.get("enforcementLevel", "")
+        assert level in ENFORCEMENT_LEVELS or (isinstance(value, dict) and not level), f"{name}: {value!r}"
+        if level:
+            levels[name] = level
+    return levels
+
+
+def mandatory_findings(resources: list[Resource], levels: dict[str, str]) -> list[str]:
+    """Policies that stop `pulumi up` on these resources: the pack's analyzer servicer (what PolicyPack serves,
+    built as policy/__main__.py builds it) configured as the CLI configures it, then Analyze. Only mandatory
+    diagnostics fail the update (`if d.EnforcementLevel == apitype.Mandatory { sawError... }`,
+    pkg/resource/deploy/step_generator.go); advisory ones are printed."""
+    import json
+
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+    from pulumi_policy import EnforcementLevel
+    from pulumi_policy import policy as sdk
+
+    from policy import rules
+
+    servicer_class = getattr(sdk, "_PolicyAnalyzerServicer", None)
+    if servicer_class is None:  # private API of pulumi-policy 1.21.0
+        pytest.skip("pulumi_policy internals changed")
+    servicer = servicer_class(rules.PACK_NAME, "0.0.1", rules.ALL_POLICIES, EnforcementLevel.MANDATORY)
+    servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        name: analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.EnforcementLevel.Value(level.upper()))
+        for name, level in levels.items()}), None)
+    found = []
+    for r in resources:
+        if not r.custom:
+            continue
+        properties = struct_pb2.Struct()
+        json_format.ParseDict(json.loads(json.dumps(r.inputs)), properties)
+        response = servicer.Analyze(analyzer_pb2.AnalyzeRequest(type=r.type, properties=properties, name=r.name,
+                                                                urn=r.urn), None)
+        found += [f"{d.policyName} on {r.name}" for d in response.diagnostics
+                  if d.enforcementLevel == analyzer_pb2.EnforcementLevel.Value("MANDATORY")]
+    return sorted(set(found))
+
+
+def test_the_policy_pack_admits_e2e_only_with_its_config_file(stacks):
+    e2e = stacks["e2e"]
+    refused = mandatory_findings(e2e.resources, {})
+    assert refused == [f"cloudsql-deletion-protection on e2e-{RUN_NUMBER}-pg"]  # the DB it leaves unprotected
+    assert mandatory_findings(e2e.resources, policy_config_levels(E2E_POLICY_CONFIG)) == []
+
+
+def test_the_e2e_policy_config_relaxes_only_what_e2e_needs(stacks):
+    from policy import rules
+
+    levels = policy_config_levels(E2E_POLICY_CONFIG)
+    needed = {finding.split(" on ")[0] for finding in mandatory_findings(stacks["e2e"].resources, {})}
+    assert set(levels) == needed and set(levels) <= set(rules.policy_names())
+    assert all(level in ("advisory", "disabled") for level in levels.values())
+    # The relaxed rule still guards every other stack: dev with dbDeletionProtection false is refused.
+    dev_config, _ = load_stack_file("dev")
+    unprotected_dev = run_program("dev", {**dev_config, "airflow-gke:dbDeletionProtection": "false"})
+    assert mandatory_findings(unprotected_dev.resources, {}) == ["cloudsql-deletion-protection on airflow-pg"]
+
+
+def test_e2e_up_passes_the_config_file_with_the_pack():
+    import shlex
+
+    workflow = yaml.safe_load(E2E_WORKFLOW.read_text())
+    ups = [shlex.split(s["run"]) for s in workflow["jobs"]["e2e"]["steps"]
+           if s.get("run", "").startswith("pulumi up ")]
+    assert len(ups) == 1
+    args = ups[0]
+
+    def values(flag: str) -> list[str]:
+        return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+    # The n-th --policy-pack-config belongs to the n-th --policy-pack (validatePolicyPackConfig,
+    # pkg/cmd/pulumi/operations/up.go); the value is a path, read with os.ReadFile.
+    assert values("--policy-pack") == ["policy"]
+    assert values("--policy-pack-config") == [str(E2E_POLICY_CONFIG.relative_to(ROOT))]
+
+
+def test_e2e_names_its_own_registry_and_namespace_even_when_dev_sets_them(tmp_path, monkeypatch):
+    """A dev stack that pins registryRepository or namespace must not hand them to its e2e copy."""
+    pinned = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    pinned["config"].update({"airflow-gke:registryRepository": "images", "airflow-gke:namespace": "data"})
+    real_read = Path.read_text
+
+    def read_text(path, *args, **kwargs):
+        return yaml.safe_dump(pinned) if path == ROOT / "Pulumi.dev.yaml" else real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    config = e2e_config(tmp_path)
+    assert "airflow-gke:registryRepository" not in config and "airflow-gke:namespace" not in config

@@ -98,9 +98,15 @@ class Network(pulumi.ComponentResource):
         service_agent = gcp.projects.ServiceIdentity(
             f"{name}-servicenetworking-agent", project=project, service=SERVICE_NETWORKING,
             opts=child_options(self, opts))
+        # The agent and its role are one per project, not per stack: every stack in the project declares the
+        # same (project, role, member), and a destroy that removed it would take Private Services Access
+        # from the other stacks' VPCs. Retained, a destroy (or a replace) only drops it from this stack's
+        # state (https://www.pulumi.com/docs/iac/concepts/resources/options/retainondelete/); creating it
+        # again is a no-op, as project IAM members are non-authoritative. The identity itself needs nothing:
+        # deleting google_project_service_identity is a no-op (website/docs/r/project_service_identity).
         service_agent_role = gcp.projects.IAMMember(
             f"{name}-servicenetworking-agent-role", project=project, role=SERVICE_NETWORKING_AGENT_ROLE,
-            member=service_agent.member, opts=child_options(self, opts))
+            member=service_agent.member, opts=child_options(self, opts, retain_on_delete=True))
         self.private_services_connection = gcp.servicenetworking.Connection(
             f"{name}-psa", network=vpc.id, service=SERVICE_NETWORKING, reserved_peering_ranges=[psa_range.name],
             # Cloud SQL keeps using the peering for a while after its instance is deleted, so a plain

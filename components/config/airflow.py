@@ -114,8 +114,12 @@ def _check_dags_repo_placeholder(reader: _Reader, dags_repo: str, deploying: boo
         pulumi.log.warn(f"airflow-gke:dagsRepo = {dags_repo!r}: {allowed}; `pulumi up` will refuse it. Fix: {fix}")
 
 
-def _read_airflow(reader: _Reader, environment: str, deploying: bool = False) -> AirflowSettings:
-    namespace = reader.string("namespace", "airflow", pattern=_DNS_LABEL,
+def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
+                  name_prefix: str = "airflow") -> AirflowSettings:
+    # Every cluster of a project shares one workload pool (PROJECT.svc.id.goog), where NAMESPACE/KSA is the
+    # identity: two stacks with one namespace could each act as the other's Google accounts. The default,
+    # the namePrefix, keeps `airflow` for the default prefix (existing stacks) and differs per stack.
+    namespace = reader.string("namespace", name_prefix, pattern=_DNS_LABEL,
                               allowed="a DNS label: lowercase letters, digits and '-', at most 63 characters",
                               example="airflow")
     image = reader.string("airflowImage", DEFAULT_AIRFLOW_IMAGE)

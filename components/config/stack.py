@@ -60,14 +60,16 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
             reader.fail("logsForceDestroy", "true", "false on a prod stack (task logs must not be deleted with the stack)",
                         "false")
 
+    # Repository ids are unique per project and location, so a second stack in the project needs its own:
+    # the default is the namePrefix, which for the default prefix is the `airflow` existing stacks have.
     registry = RegistrySettings(
-        repository_id=reader.string("registryRepository", "airflow", pattern=re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
+        repository_id=reader.string("registryRepository", name_prefix, pattern=re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
                                     allowed="lowercase letters, digits and '-', starting with a letter",
                                     example="airflow"),
         keep_versions=reader.integer("registryKeepVersions", 10, 1, 1000),
         keep_tag_prefixes=read_keep_tag_prefixes(reader),
     )
-    airflow = _read_airflow(reader, environment, deploying)
+    airflow = _read_airflow(reader, environment, deploying, name_prefix)
     warn_if_image_ages_out(airflow.image, project, region, registry.repository_id, registry.keep_tag_prefixes)
     _check_connection_budget(reader, database, airflow)
 

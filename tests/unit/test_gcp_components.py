@@ -365,7 +365,7 @@ def test_workload_identity_bindings(stack, suffix, kubernetes_sa):
     google_sa = account(capture, suffix)
     bindings = [r for r in capture.of_type(SA_IAM_MEMBER) if r.inputs["serviceAccountId"] == google_sa.outputs["name"]]
     assert len(bindings) == 1
-    expected = f"serviceAccount:{stack.config['gcp:project']}.svc.id.goog[{stack.cfg('namespace')}/{kubernetes_sa}]"
+    expected = f"serviceAccount:{stack.config['gcp:project']}.svc.id.goog[{stack.cfg('namespace') or stack.cfg('namePrefix')}/{kubernetes_sa}]"
     assert bindings[0].inputs["member"] == expected
     assert bindings[0].inputs["role"] == "roles/iam.workloadIdentityUser"
 
@@ -387,7 +387,7 @@ def test_registry(stack):
     capture = stack.capture
     repo = capture.one(REPOSITORY)
     assert repo.inputs["format"] == "DOCKER"
-    assert repo.inputs["repositoryId"] == stack.cfg("registryRepository")
+    assert repo.inputs["repositoryId"] == (stack.cfg("registryRepository") or stack.cfg("namePrefix"))
     assert repo.inputs["location"] == stack.config["gcp:region"]
     keep = [p for p in repo.inputs["cleanupPolicies"] if p["action"] == "KEEP" and "mostRecentVersions" in p]
     assert len(keep) == 1  # release tags are kept by a second, conditional policy (test_registry_cleanup.py)

@@ -5,7 +5,7 @@ GitHub Actions exchanges its OIDC token (https://token.actions.githubusercontent
 Google token through google-github-actions/auth; no service-account key exists anywhere.
 https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines
 
-Who gets what (the mapping and the bindings below; tests/unit/test_ci_claims.py evaluates them with a
+Who gets what (the mapping and the bindings below; tests/unit/test_ci_identity.py evaluates them with a
 CEL interpreter on sample GitHub tokens):
 - a `pull_request` job -> the preview account (read-only: it cannot deploy);
 - a job that declares `environment: NAME`, runs on `refs/heads/main` from a push or workflow_dispatch

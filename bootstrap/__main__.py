@@ -1,8 +1,9 @@
-"""Bootstrap stack: the keyless identity GitHub Actions uses to preview and deploy airflow-gke.
+"""Bootstrap stack: the keyless identities GitHub Actions uses to preview and deploy airflow-gke.
 
-Run once per project by a human with Owner (see README "CI/CD on your own repository"):
+Run once per project by a human with Owner (see docs/ci.md "The bootstrap stack"):
     cd bootstrap && pulumi stack init ci-dev && pulumi config set gcp:project P && \
         pulumi config set repository OWNER/REPO && pulumi up
+Destroy and re-run freely: the pool id carries a random suffix, so a soft-deleted pool never collides.
 """
 
 import sys
@@ -13,7 +14,8 @@ import pulumi_gcp as gcp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's components/
 
-from components.ci_identity import CiIdentity, check_args  # noqa: E402
+from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity,  # noqa: E402
+                                    check_args)
 from components.config import ConfigError  # noqa: E402
 from components.services import ProjectServices  # noqa: E402
 
@@ -25,7 +27,10 @@ config = pulumi.Config()
 project = pulumi.Config("gcp").require("project")
 repository = config.get("repository") or ""
 pool_id = config.get("poolId") or "github"
-problems = check_args(repository, pool_id)
+environments = config.get_object("environments") or list(DEFAULT_ENVIRONMENTS)
+resource_prefixes = config.get_object("resourcePrefixes") or list(DEFAULT_RESOURCE_PREFIXES)
+state_bucket = config.get("stateBucket")
+problems = check_args(repository, pool_id, environments, resource_prefixes, state_bucket)
 if problems:
     raise ConfigError(problems)
 
@@ -36,9 +41,14 @@ ci = CiIdentity("ci", {
     "repository": repository,
     "repository_id": config.get("repositoryId"),
     "pool_id": pool_id,
-    "state_bucket": config.get("stateBucket"),
+    "environments": environments,
+    "resource_prefixes": resource_prefixes,
+    "state_bucket": state_bucket,
 }, pulumi.ResourceOptions(depends_on=[apis]))
 
-# The repository's Actions variables GCP_WORKLOAD_IDENTITY_PROVIDER_<STACK> and GCP_DEPLOYER_SA_<STACK> (README).
+# The repository's Actions variables (docs/ci.md "Repository settings"): GCP_WORKLOAD_IDENTITY_PROVIDER_<STACK>,
+# GCP_PREVIEW_SA_<STACK>, GCP_DEPLOYER_SA_<ENVIRONMENT>.
 pulumi.export("workload_identity_provider", ci.workload_identity_provider)
-pulumi.export("deployer_service_account", ci.deployer_email)
+pulumi.export("workload_identity_pool", ci.pool_id)
+pulumi.export("preview_service_account", ci.preview_email)
+pulumi.export("deployer_service_accounts", ci.deployer_emails)

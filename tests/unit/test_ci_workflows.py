@@ -155,11 +155,15 @@ def test_e2e_always_destroys_and_checks_health_and_a_dag_run():
     assert "/api/v2/monitor/health" in verify and "dags trigger" in verify and "reason=Scheduled" in verify
 
 
+IDENTITY = re.compile(r"vars\.GCP_(WORKLOAD_IDENTITY_PROVIDER|DEPLOYER_SA|PREVIEW_SA)_(DEV|PROD)")
+
+
+def identity(text: str, kind: str | None = None) -> set[str]:
+    return {stack for found_kind, stack in IDENTITY.findall(text) if kind in (None, found_kind)}
+
+
 def test_each_stack_uses_its_own_projects_identity():
     # dev and prod may be separate projects, each with its bootstrap: a prod job must never get dev's identity.
-    def identity(text: str) -> set[str]:
-        return set(re.findall(r"vars\.GCP_(?:WORKLOAD_IDENTITY_PROVIDER|DEPLOYER_SA)_(DEV|PROD)", text))
-
     include = jobs("pull-request")["preview"]["strategy"]["matrix"]["include"]
     for entry in include:
         assert identity(entry["workload_identity_provider"] + entry["service_account"]) == {entry["stack"].upper()}
@@ -171,3 +175,52 @@ def test_each_stack_uses_its_own_projects_identity():
         assert identity(str(setup["with"])) == {stack.upper()}
     setup, = steps_using(jobs("e2e")["e2e"], "./.github/actions/pulumi-setup")
     assert identity(str(setup["with"])) == {"DEV"}
+
+
+def deployer_jobs() -> list[tuple[str, str, dict]]:
+    return [(name, job_name, job) for name in WORKFLOWS for job_name, job in jobs(name).items()
+            if identity(str(job), "DEPLOYER_SA")]
+
+
+def environment_for(job: dict, stack: str) -> tuple[str, set[str]]:
+    """The environment the job declares and the deployers it asks for when it deploys `stack`: a literal
+    environment asks for one; `${{ inputs.stack || 'dev' }}` picks the deployer from the same input."""
+    declared = str(job.get("environment", ""))
+    setup, = steps_using(job, "./.github/actions/pulumi-setup")
+    asked = str(setup["with"]["service_account"])
+    if "${{" not in declared:
+        return declared, identity(asked, "DEPLOYER_SA")
+    assert job["env"]["STACK"] == declared, "the deployer must be chosen by the expression that names the environment"
+    chosen = re.fullmatch(r"\$\{\{ env\.STACK == '(\w+)' && (vars\.\w+) \|\| (vars\.\w+) \}\}", asked)
+    assert chosen, asked
+    return stack, identity(chosen.group(2) if stack == chosen.group(1) else chosen.group(3), "DEPLOYER_SA")
+
+
+def test_every_job_that_asks_for_a_deployer_declares_its_environment_and_runs_on_main():
+    # bootstrap/ binds each deployer to jobs of its GitHub environment on refs/heads/main (the OIDC claims
+    # `environment` and `ref`): a job that asks for it otherwise would fail to authenticate, or, with an
+    # environment and a deployer that disagree, get none.
+    found = deployer_jobs()
+    assert {(name, job_name) for name, job_name, _ in found} == {
+        ("deploy", "dev"), ("deploy", "prod"), ("e2e", "e2e"), ("image", "build-push")}
+    for name, job_name, job in found:
+        assert job.get("if") == "github.ref == 'refs/heads/main'", f"{name}.{job_name} must run on main only"
+        stacks = ("dev", "prod") if "${{" in str(job.get("environment", "")) else (job.get("environment"),)
+        for stack in stacks:
+            environment, deployers = environment_for(job, stack)
+            assert environment in ("dev", "prod"), f"{name}.{job_name} declares no environment"
+            assert deployers == {environment.upper()}, f"{name}.{job_name} ({stack}) asks for {deployers}"
+
+
+def test_the_environment_check_really_checks():
+    job = {"environment": "dev", "steps": [{"uses": "./.github/actions/pulumi-setup",
+                                            "with": {"service_account": "${{ vars.GCP_DEPLOYER_SA_PROD }}"}}]}
+    assert environment_for(job, "dev") == ("dev", {"PROD"})
+
+
+def test_pull_request_previews_run_as_the_preview_account():
+    preview = jobs("pull-request")["preview"]
+    assert "environment" not in preview  # a pull_request token never gets a deployer anyway
+    for entry in preview["strategy"]["matrix"]["include"]:
+        assert identity(entry["service_account"], "PREVIEW_SA") == {entry["stack"].upper()}
+        assert not identity(entry["service_account"], "DEPLOYER_SA")

@@ -11,7 +11,7 @@ from .airflow import _read_airflow
 from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
 from .network import _read_network
-from .reader import ConfigError, PulumiConfigSource, _Reader
+from .reader import ConfigError, PulumiConfigSource, _parse_list, _Reader
 from .settings import RegistrySettings, StackConfig
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -61,6 +61,11 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
     )
     airflow = _read_airflow(reader, environment)
     _check_connection_budget(reader, database, airflow)
+    # Read by the offline change plan (`make changes BASE=...`), which refuses unacknowledged data loss on
+    # prod; checked here only so a malformed value fails early.
+    reader.parsed("acknowledgeReplace", (), lambda raw: tuple(str(k) for k in _parse_list(raw)),
+                  'a JSON list of config key names, e.g. ["namePrefix"]', "",
+                  fix=reader.path_fix("acknowledgeReplace[0]", "namePrefix"))
 
     if reader.problems:
         raise ConfigError(reader.problems)

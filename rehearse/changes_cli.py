@@ -103,7 +103,10 @@ def plan_key(stack: str, key: str, base_config: dict, base: Capture, rules: Rule
     value, also = alternate(alternates[key], stack)
     config = dict(base_config)
     for name, item in {key: value, **also}.items():
-        config[f"{PROJECT}:{name}"] = _config_value(item)
+        if item is None:
+            config.pop(f"{PROJECT}:{name}", None)
+        else:
+            config[f"{PROJECT}:{name}"] = _config_value(item)
     capture, refused = run_capture(stack, config)
     return config, (plan(base, capture, rules) if capture else None), refused
 
@@ -171,6 +174,12 @@ def check_against_base(stack: str, ref: str) -> tuple[int, str]:
     stack_file = f"Pulumi.{stack}.yaml"
     base_config = config_from_text(git_text(ref, "Pulumi.yaml"), git_text(ref, stack_file))
     new_config = config_from_text((ROOT / "Pulumi.yaml").read_text(), (ROOT / stack_file).read_text())
+    return check_change(stack, base_config, new_config, ref)
+
+
+def check_change(stack: str, base_config: dict, new_config: dict, ref: str = "the base") -> tuple[int, str]:
+    """Exit code and message: 1 on prod when the change replaces data-holding resources unacknowledged."""
+    stack_file = f"Pulumi.{stack}.yaml"
     changed = sorted(k for k in set(base_config) | set(new_config)
                      if k != ACK_KEY and base_config.get(k) != new_config.get(k))
     if not changed:

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview rehearse test unit integration scan bench venv tool-venvs postgres clean lint-workflows
+.PHONY: preview rehearse changes test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -35,6 +35,12 @@ preview: venv
 ## against GCP's documented ordering rules; writes build/$(STACK)/rehearsal.{txt,json,svg}
 rehearse: venv
 	$(PY) -m rehearse --stack $(STACK)$(if $(RESOURCES), --resources $(RESOURCES))
+
+## Change plan of STACK: for every config key, which resources an alternate value updates or replaces
+## (build/$(STACK)/changes.{json,txt}). With BASE=<git ref>: plan the committed change since BASE; prod refuses
+## (exit 1) one that replaces data-holding resources unless acknowledged (airflow-gke:acknowledgeReplace).
+changes: venv
+	$(PY) -m rehearse.changes_cli --stack $(STACK)$(if $(BASE), --base $(BASE))
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
 unit: venv .venv-checkov/.installed

@@ -200,7 +200,11 @@ class Cluster(pulumi.ComponentResource):
         self.workload_pool = cluster.workload_identity_config.apply(lambda config: config.workload_pool)
         # Kubernetes resources wait for the node pools: a pool that fails to come up fails `pulumi up`
         # there, instead of as a Kubernetes timeout on pods that cannot be scheduled.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+        # The provider (and every object it manages) is replaced only when this id changes: when the cluster
+        # is replaced (auto-named, so a new cluster has a new name and id; unknown at preview), not when the
+        # kubeconfig's server or CA does (controlPlaneAccess dns <-> ip, a CA rotation): provider.go DiffConfig
+        # in pulumi/pulumi-kubernetes (94977969d6), pulumi/pulumi-kubernetes#2745.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=cluster.id,
                                      opts=child_options(self, opts, depends_on=node_pools))
         self.register_outputs({
             "name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,

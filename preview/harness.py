@@ -96,6 +96,10 @@ class Resource:
     # None: not set, so the provider's diff decides (create-before-replace unless it asks otherwise).
     delete_before_replace: Optional[bool] = None
     retain_on_delete: bool = False
+    # Input name -> URNs its value came from (the engine's propertyDependencies): which inputs a replaced
+    # dependency leaves unknown at preview.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    id: str = ""
 
     @property
     def inputs(self) -> dict:
@@ -256,6 +260,8 @@ class RecordingMonitor(MockMonitor):
                      *(_alias_urn(a, response.urn, request.type, request.parent) for a in request.aliases)],
             replace_on_changes=list(request.replaceOnChanges), retain_on_delete=bool(request.retainOnDelete),
             delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            id=response.id,
         ))
         return response
 

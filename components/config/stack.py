@@ -12,7 +12,7 @@ from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
 from .declared import declarations, unknown_key_problems
 from .network import RETIRED_KEY, _read_network
-from .reader import PROJECT, ConfigError, PulumiConfigSource, _Reader
+from .reader import PROJECT, ConfigError, PulumiConfigSource, _parse_list, _Reader
 from .registry import read_keep_tag_prefixes, warn_if_image_ages_out
 from .settings import RegistrySettings, StackConfig
 
@@ -72,6 +72,11 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
     airflow = _read_airflow(reader, environment, deploying, name_prefix)
     warn_if_image_ages_out(airflow.image, project, region, registry.repository_id, registry.keep_tag_prefixes)
     _check_connection_budget(reader, database, airflow)
+    # Read by the offline change plan (`make changes BASE=...`), which refuses unacknowledged data loss on
+    # prod; checked here only so a malformed value fails early.
+    reader.parsed("acknowledgeReplace", (), lambda raw: tuple(str(k) for k in _parse_list(raw)),
+                  'a JSON list of config key names, e.g. ["namePrefix"]', "",
+                  fix=reader.path_fix("acknowledgeReplace[0]", "namePrefix"))
 
     if reader.problems:
         raise ConfigError(reader.problems)

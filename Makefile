@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview rehearse test unit integration scan bench venv tool-venvs postgres clean lint-workflows
+.PHONY: preview rehearse golden test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -35,6 +35,10 @@ preview: venv
 ## against GCP's documented ordering rules; writes build/$(STACK)/rehearsal.{txt,json,svg}
 rehearse: venv
 	$(PY) -m rehearse --stack $(STACK)$(if $(RESOURCES), --resources $(RESOURCES))
+
+## Rewrite tests/golden/ (the rendered manifests of a matrix of configurations) after a deliberate change
+golden: venv
+	$(PY) -m tests.golden_manifests
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
 unit: venv .venv-checkov/.installed

@@ -50,7 +50,8 @@ MATRIX: dict[str, tuple[str, dict]] = {
                        "dagsSubpath": "pipelines/dags", "gitSyncPeriod": "2m", "gitSyncMaxFailures": "4",
                        "replicas": "3", "metadataRetentionDays": "0", "baseUrl": "https://airflow.example.com",
                        "dagRefreshInterval": "30s", "dagReparseInterval": "10m", "dbPoolSize": "3",
-                       "dbPoolMaxOverflow": "0", "dbTier": "db-custom-1-3840", "adminUsername": "ops", "adminEmail": "ops@example.com",
+                       "dbPoolMaxOverflow": "0", "dbTier": "db-custom-1-3840",
+                       "adminUsername": "ops", "adminEmail": "ops@example.com",
                        "adminPassword": "secret:golden-admin-password", "secretsVersion": "2",
                        "airflowImage": "us-central1-docker.pkg.dev/my-airflow-project/airflow/airflow:1.0",
                        "containerResources": '{"git-sync": {"cpu": "50m", "memoryLimit": "256Mi"}, '

@@ -7,8 +7,8 @@ import json
 import re
 from typing import Any, Optional
 
-from .. import git_sync_liveness
-from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from ..airflow.pod import git_sync_liveness
+from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .reader import _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 

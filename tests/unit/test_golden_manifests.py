@@ -20,7 +20,8 @@ def first_difference(case: str, rendered: dict[str, str]) -> str:
                 f"only golden: {sorted(set(golden) - set(rendered))}")
     for name in sorted(rendered):
         if rendered[name] != golden[name]:
-            diff = difflib.unified_diff(golden[name].splitlines(keepends=True), rendered[name].splitlines(keepends=True),
+            diff = difflib.unified_diff(golden[name].splitlines(keepends=True),
+                                        rendered[name].splitlines(keepends=True),
                                         f"tests/golden/{case}/{name}", f"rendered/{case}/{name}")
             return "".join(diff)
     return ""
@@ -33,7 +34,9 @@ def test_every_case_has_golden_files():
 @pytest.mark.parametrize("case", sorted(MATRIX))
 def test_render_matches_golden(case):
     difference = first_difference(case, render(case))
-    assert not difference, f"rendered manifests differ from tests/golden (`make golden` if intended):\n{difference}"
+    if difference:
+        pytest.fail(f"rendered manifests differ from tests/golden (`make golden` if intended):\n{difference}",
+                    pytrace=False)
 
 
 def test_a_changed_byte_is_reported_with_its_diff():

@@ -21,6 +21,9 @@ fails `pulumi up` on the Job at once and on the Deployment when its deadline pas
 
 from __future__ import annotations
 
+from ..workload_spec import WorkloadSpec
+from .airflow_processes import airflow_container
+
 # The migration Job's deadline (activeDeadlineSeconds and Pulumi's await): big upgrades may take long.
 MIGRATION_JOB_TIMEOUT_SECONDS = 1800
 # The wait in each pod lasts as long as the Job may run.
@@ -33,6 +36,11 @@ ROLLOUT_TIMEOUT_SECONDS = MIGRATION_WAIT_SECONDS + ROLLOUT_AFTER_MIGRATIONS_SECO
 
 def check_migrations_args(timeout_seconds: int = MIGRATION_WAIT_SECONDS) -> list[str]:
     return ["airflow", "db", "check-migrations", f"--migration-wait-timeout={timeout_seconds}"]
+
+
+def wait_for_migrations_container(spec: WorkloadSpec) -> dict:
+    """The last init container of every pod that talks to the metadata DB (after the proxy sidecar)."""
+    return airflow_container(spec, "wait-for-migrations", check_migrations_args(), "migrations")
 
 
 def rollout_annotations() -> dict:

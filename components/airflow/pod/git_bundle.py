@@ -3,7 +3,9 @@
 The dag-processor fetches `dagsRef` every `dagRefreshInterval` and records the commit it parsed on the
 DAG version and on each DAG run it creates (`dag_run.bundle_version`); every task of that run is started
 with that commit in its workload and runs exactly that code, however far the branch moved since. No
-git-sync container runs in this mode. Plain values in, manifest fragments out; containers.py and pods.py compose them.
+git-sync container runs in this mode (git_sync.py is the other DAG source). Here: the bundle's env and git
+connection, how an Airflow container becomes a bundle user (`git_bundle_container`), and the task pod's
+entry point (fetch_dag_version.py beside this module, shipped in the ConfigMap).
 
 Facts this models (public sources):
 - `[dag_processor] dag_bundle_config_list` / `dag_bundle_storage_path`, bundle versions and
@@ -26,7 +28,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..config import AirflowSettings
+from ...config import AirflowSettings
+from ..workload_spec import (AIRFLOW_HOME, DAGS_MOUNT, GIT_KNOWN_HOSTS_PATH, GIT_SECRET_NAME, GIT_SSH_KEY_PATH,
+                             WorkloadSpec)
+from .shared import git_ssh_mounts
 
 GIT_BUNDLE = "git-bundle"
 BUNDLE_NAME = "dags"
@@ -36,6 +41,7 @@ GIT_CONN_ENV = f"AIRFLOW_CONN_{GIT_CONN_ID.upper()}"
 GIT_CONN_SECRET_KEY = "connection"  # key of the git credentials Secret holding the connection (token mode)
 FETCH_SCRIPT_KEY = "fetch_dag_version.py"  # ConfigMap key and file name of the task pods' entry point
 FETCH_SCRIPT_SOURCE = Path(__file__).with_name(FETCH_SCRIPT_KEY)
+FETCH_SCRIPT_PATH = f"{AIRFLOW_HOME}/{FETCH_SCRIPT_KEY}"  # task pods' entry point in git-bundle mode
 
 
 def is_git_bundle(settings: AirflowSettings) -> bool:
@@ -98,3 +104,15 @@ def task_command(script_path: str) -> list[str]:
 
 def fetch_script() -> str:
     return FETCH_SCRIPT_SOURCE.read_text()
+
+
+def git_bundle_container(spec: WorkloadSpec, container: dict, fetches: bool = False) -> dict:
+    """In git-bundle mode an Airflow container gets its DAGs itself (GitDagBundle): the bundle env and the
+    dags volume writable as bundle storage; the git connection and SSH key only if it `fetches`.
+    Unchanged in git-sync mode."""
+    if not is_git_bundle(spec.settings):
+        return container
+    env = bundle_env(spec.settings, DAGS_MOUNT, GIT_SECRET_NAME, GIT_SSH_KEY_PATH, GIT_KNOWN_HOSTS_PATH, fetches)
+    mounts = [{**m, "readOnly": False} if m["name"] == "dags" else m for m in container["volumeMounts"]]
+    return {**container, "env": [*container["env"], *env],
+            "volumeMounts": [*mounts, *(git_ssh_mounts(spec) if fetches else [])]}

@@ -1,4 +1,5 @@
-"""The pod's `logs` emptyDir stays bounded: what writes there, and the groomer that keeps it small.
+"""The maintenance container: the place operators `kubectl exec` into (same image, env and mounts as the
+scheduler), whose PID 1 is the groomer that keeps the pod's `logs` emptyDir bounded.
 
 Writers (Airflow 3.3.2): the dag-processor appends one log per DAG file per parse under
 logs/dag_processor/<date>/<bundle>/<file>.log and never deletes them (about 3 MB per DAG file per day
@@ -13,13 +14,15 @@ truncates any log file over LOG_FILE_CAP and deletes files untouched for LOG_RET
 per DAG file is then at most cap + one interval of growth, so the volume holds
   dag_files x (cap + rate x interval) + other logs of the retention window
 which docs/operations.md and tests/integration/test_soak_dev_tier.py check against the sizeLimit
-for DOCUMENTED_DAG_FILES.
+for DOCUMENTED_DAG_FILES (the sizeLimit is shared.LOGS_SIZE_LIMIT, with the pod's other volumes).
 """
 
 from __future__ import annotations
 
-LOGS_SIZE_LIMIT = "2Gi"
-LOGS_SIZE_LIMIT_BYTES = 2 * 2**30
+from ..workload_spec import WorkloadSpec
+from .airflow_processes import airflow_container, airflow_env
+from .shared import LOGS_DIR
+
 GROOM_INTERVAL_SECONDS = 60
 LOG_FILE_CAP_BYTES = 1024 * 1024
 LOG_RETENTION_MINUTES = 120
@@ -27,7 +30,7 @@ DOCUMENTED_DAG_FILES = 1000  # the DAG-file count the bound is documented (and t
 
 # Names of the env vars the groomer reads (values rendered into the maintenance container).
 GROOM_ENV = {
-    "LOGS_DIR": "/opt/airflow/logs",
+    "LOGS_DIR": LOGS_DIR,
     "GROOM_INTERVAL_SECONDS": str(GROOM_INTERVAL_SECONDS),
     "LOG_FILE_CAP_BYTES": str(LOG_FILE_CAP_BYTES),
     "LOG_RETENTION_MINUTES": str(LOG_RETENTION_MINUTES),
@@ -60,3 +63,10 @@ def steady_state_bytes(dag_files: int, bytes_per_file_second: float, other_bytes
     plus one groom interval of growth, plus the other logs kept for the retention window."""
     per_file = LOG_FILE_CAP_BYTES + bytes_per_file_second * GROOM_INTERVAL_SECONDS
     return dag_files * per_file + other_bytes
+
+
+def maintenance_container(spec: WorkloadSpec) -> dict:
+    # Same image, env and mounts as the scheduler: the place to `kubectl exec` into. Its PID 1 grooms the
+    # logs volume and exits on SIGTERM.
+    return airflow_container(spec, "maintenance", [], "maintenance", command=groomer_command(),
+                             env=[*airflow_env(spec), *groomer_env()])

@@ -1,8 +1,9 @@
 """Worst-case PostgreSQL connections of the Airflow workload, and the Cloud SQL limit they must fit.
 
-Pure functions, no Pulumi: components/config/ refuses a stack whose budget exceeds its tier before anything
-is declared, airflow/connections.py recomputes the same budget from the rendered manifests, and
-`make bench` prints it per stack.
+Pure functions, no Pulumi: config validation (database.py beside this module) refuses a stack whose budget
+exceeds its tier before anything is declared, components/airflow/ sizes the pools with it and
+airflow/connections.py recomputes the same budget from the rendered manifests, and `make bench` prints it
+per stack. It lives in config/ because config imports it and components/airflow/ already imports config.
 
 Who connects (Airflow 3: task pods never touch the database, they call the execution API):
 - every long-running Airflow process holds a SQLAlchemy pool of at most pool_size + max_overflow

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview rehearse changes test unit integration scan bench venv tool-venvs postgres clean lint-workflows
+.PHONY: preview rehearse changes golden test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -41,6 +41,10 @@ rehearse: venv
 ## (exit 1) one that replaces data-holding resources unless acknowledged (airflow-gke:acknowledgeReplace).
 changes: venv
 	$(PY) -m rehearse.changes_cli --stack $(STACK)$(if $(BASE), --base $(BASE))
+
+## Rewrite tests/golden/ (the rendered manifests of a matrix of configurations) after a deliberate change
+golden: venv
+	$(PY) -m tests.golden_manifests
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
 unit: venv .venv-checkov/.installed

@@ -2,7 +2,8 @@
 
 import pulumi
 
-from components.airflow import AIRFLOW_KSA, WORKER_KSA, AirflowWorkload
+from components.airflow.workload import AirflowWorkload
+from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.cluster import Cluster
 from components.config import load_stack_config
 from components.database import Database

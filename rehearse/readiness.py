@@ -1,7 +1,7 @@
 """Readiness waits of gcp_rules.yaml (`readiness_waits`): which resource's await waits for which other one
 without a dependency edge. One finder per entry, keyed by `id`, like the rules' checkers in checks.py.
 
-An Airflow Deployment whose pods start with `airflow db check-migrations` (components/airflow/migrations_wait.py)
+An Airflow Deployment whose pods start with `airflow db check-migrations` (components/airflow/pod/migrations_wait.py)
 is created alongside the migration Job, but its pods only start their containers once `airflow db migrate`
 has run, so its rollout cannot be Ready before the Job is done.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from components.airflow.shutdown import command_run
+from components.airflow.pod.shutdown import command_run
 
 from .graph import Graph, Node
 from .rules import input_at

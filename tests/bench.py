@@ -64,7 +64,7 @@ def connection_budgets() -> None:
     import json
 
     from components.airflow.connections import budget_from_manifests
-    from components.connection_budget import max_connections
+    from components.config.connection_budget import max_connections
     from preview.harness import run_program
     from tests.conftest import stack_config
 
@@ -76,7 +76,8 @@ def connection_budgets() -> None:
 
 
 def long_soak(objects: list[dict], seconds: float) -> None:
-    from components.airflow import log_volume
+    from components.airflow.pod import maintenance
+    from components.airflow.pod.shared import LOGS_SIZE_LIMIT
     from tests.integration.devtier import start_dev_tier
     from tests.integration.soak import (DAG_FILES, Measurements, parse_count, refused_connections, soak,
                                         start_pods, stop_pods)
@@ -113,11 +114,11 @@ def long_soak(objects: list[dict], seconds: float) -> None:
           f"(re-parse every {rendered_interval}s), {measured.processor_cpu_per_hour[1]:.0f} (every 10s)")
     per_parse = size / max(parses, 1)
     per_file_day = per_parse / rendered_interval * 86400
-    steady = log_volume.steady_state_bytes(log_volume.DOCUMENTED_DAG_FILES, per_parse / rendered_interval)
+    steady = maintenance.steady_state_bytes(maintenance.DOCUMENTED_DAG_FILES, per_parse / rendered_interval)
     print(f"dag_processor_log_bytes_per_parse: {per_parse:.0f}; per DAG file per day at {rendered_interval}s: "
           f"{per_file_day / 2**20:.2f} MiB (at 10s: {per_parse * 8640 / 2**20:.2f} MiB)")
-    print(f"logs_volume_steady_state_{log_volume.DOCUMENTED_DAG_FILES}_files_mib: {steady / 2**20:.0f} "
-          f"of {log_volume.LOGS_SIZE_LIMIT}")
+    print(f"logs_volume_steady_state_{maintenance.DOCUMENTED_DAG_FILES}_files_mib: {steady / 2**20:.0f} "
+          f"of {LOGS_SIZE_LIMIT}")
     print(f"api_errors: {len(measured.api_errors)}, refused connections: {len(measured.refused)}, "
           f"processes stopped: {sorted(measured.exited)}", flush=True)
 

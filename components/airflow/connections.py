@@ -3,8 +3,8 @@ config validation checks and the number the cluster would see come from one form
 
 from __future__ import annotations
 
-from ..connection_budget import (EXEC_PROBED_PROCESSES, ROLLOUT_SURGE, ConnectionBudget, connection_budget,
-                                 pooled_processes)
+from ..config.connection_budget import (EXEC_PROBED_PROCESSES, ROLLOUT_SURGE, ConnectionBudget,
+                                        connection_budget, pooled_processes)
 
 
 def _env(container: dict) -> dict[str, str]:
@@ -13,7 +13,7 @@ def _env(container: dict) -> dict[str, str]:
 
 def budget_from_manifests(objects: list[dict]) -> ConnectionBudget:
     """Worst-case connections of the rendered workload; raises if the manifests left the model
-    connection_budget.py counts (other pooled containers, other probes, another surge)."""
+    config/connection_budget.py counts (other pooled containers, other probes, another surge)."""
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     deployment = deployments["airflow"]
     containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}

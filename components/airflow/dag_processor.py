@@ -15,37 +15,43 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import dag_source, migrations_wait, shutdown
-from . import spec as s
+from .deployment import always_on_pod_annotations
+from .pod import git_bundle, migrations_wait, shutdown
+from .pod.airflow_processes import dag_processor_container
+from .pod.cloud_sql_proxy import cloud_sql_proxy_container
+from .pod.shared import pod_security, pod_volumes
+from .workload_spec import AIRFLOW_KSA, WorkloadSpec, labels, metadata, selector
 
 NAME = "airflow-dag-processor"
 COMPONENT = "dag-processor"
 
 
-def dag_processor_deployment(spec: s.WorkloadSpec) -> Optional[dict]:
+def dag_processor_deployment(spec: WorkloadSpec) -> Optional[dict]:
     """The single dag-processor of git-bundle mode; None in git-sync mode (it runs in the `airflow` pod)."""
-    if not dag_source.is_git_bundle(spec.settings):
+    if not git_bundle.is_git_bundle(spec.settings):
         return None
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": s.metadata(spec, NAME, COMPONENT, migrations_wait.rollout_annotations()),
+        "metadata": metadata(spec, NAME, COMPONENT, migrations_wait.rollout_annotations()),
         "spec": {
             "replicas": 1,
             **migrations_wait.rollout_deadline(),
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": s.selector(spec, COMPONENT)},
+            "selector": {"matchLabels": selector(spec, COMPONENT)},
             "strategy": {"type": "Recreate"},
             "template": {
-                "metadata": {"labels": s.labels(spec, COMPONENT), "annotations": s.always_on_pod_annotations(spec)},
+                "metadata": {"labels": labels(spec, COMPONENT), "annotations": always_on_pod_annotations(spec)},
                 "spec": {
-                    "serviceAccountName": s.AIRFLOW_KSA,
+                    "serviceAccountName": AIRFLOW_KSA,
                     "automountServiceAccountToken": False,  # launches no pods
-                    "securityContext": s.pod_security(),
+                    "securityContext": pod_security(),
                     "terminationGracePeriodSeconds": shutdown.GRACE_PERIOD_SECONDS,
-                    "initContainers": [s.cloud_sql_proxy_container(spec), s.wait_for_migrations_container(spec)],
-                    "containers": [s.git_bundle_container(spec, s.dag_processor_container(spec), fetches=True)],
-                    "volumes": s.pod_volumes(spec),
+                    "initContainers": [cloud_sql_proxy_container(spec),
+                                       migrations_wait.wait_for_migrations_container(spec)],
+                    "containers": [git_bundle.git_bundle_container(spec, dag_processor_container(spec),
+                                                                   fetches=True)],
+                    "volumes": pod_volumes(spec),
                 },
             },
         },

@@ -1,4 +1,4 @@
-"""`AirflowWorkload`: declares the manifests built in spec.py on any Kubernetes provider."""
+"""`AirflowWorkload`: declares the manifests the builders of this package return, on any Kubernetes provider."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ import pulumi_random as random
 
 from ..common import child_options, type_token
 from ..config import AirflowSettings
-from . import dag_source
+from . import access
+from .config_map import config_map
 from .dag_processor import dag_processor_deployment
-from . import spec as manifests
-from .operations import admin_checksum
-from .spec import WorkloadSpec
+from .deployment import deployment
+from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
+from .pod import git_bundle
+from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_KSA, GIT_KNOWN_HOSTS_PATH, GIT_SECRET_NAME, GIT_SSH_KEY_PATH,
+                            SECRET_KEYS, SECRET_NAME, UI_SERVICE_NAME, WORKER_KSA, WorkloadSpec, execution_api_url,
+                            metadata)
 
 # Which top-level manifest fields each kind carries, and its Pulumi class.
 KINDS = {
@@ -91,13 +95,13 @@ class AirflowWorkload(pulumi.ComponentResource):
                                                    keepers=keepers, opts=child_options(self, opts)).result
 
         secret_values = {
-            manifests.SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
+            SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
                 args["database_user"], args["database_password"], args["database_name"]).apply(
                 lambda v: sql_alchemy_conn(*v)),
-            manifests.SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: fernet_key.b64_url.apply(lambda key: key + "="),
-            manifests.SECRET_KEYS["AIRFLOW__API_AUTH__JWT_SECRET"]: jwt_secret.result,
-            manifests.SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
-            manifests.ADMIN_PASSWORD_KEY: admin_password,
+            SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: fernet_key.b64_url.apply(lambda key: key + "="),
+            SECRET_KEYS["AIRFLOW__API_AUTH__JWT_SECRET"]: jwt_secret.result,
+            SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
+            ADMIN_PASSWORD_KEY: admin_password,
         }
         # A digest (not secret) of every credential, so that rotating one rolls the pods.
         secrets_checksum = pulumi.Output.unsecret(pulumi.Output.all(
@@ -114,15 +118,15 @@ class AirflowWorkload(pulumi.ComponentResource):
             worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
             instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5]))
 
-        namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(manifests.namespace), opts)
+        namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(access.namespace), opts)
         after_namespace = [namespace]
-        for ksa in (manifests.AIRFLOW_KSA, manifests.WORKER_KSA):
+        for ksa in (AIRFLOW_KSA, WORKER_KSA):
             self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
-                          spec.apply(lambda s, k=ksa: next(m for m in manifests.service_accounts(s)
+                          spec.apply(lambda s, k=ksa: next(m for m in access.service_accounts(s)
                                                            if m["metadata"]["name"] == k)), opts, after_namespace)
 
         secret = k8s.core.v1.Secret(
-            f"{name}-secrets", metadata=spec.apply(lambda s: manifests.metadata(s, manifests.SECRET_NAME, "secrets")),
+            f"{name}-secrets", metadata=spec.apply(lambda s: metadata(s, SECRET_NAME, "secrets")),
             type="Opaque", string_data=pulumi.Output.secret(secret_values),
             opts=child_options(self, opts, depends_on=after_namespace))
         workload_inputs = [secret]
@@ -131,46 +135,46 @@ class AirflowWorkload(pulumi.ComponentResource):
                         else {"username": "git", "token": settings.git_credentials})
             if settings.git_ssh_known_hosts:
                 git_data["known_hosts"] = settings.git_ssh_known_hosts
-            if dag_source.is_git_bundle(settings) and settings.git_credentials_kind == "token":
-                git_data[dag_source.GIT_CONN_SECRET_KEY] = settings.git_credentials.apply(
-                    lambda token: dag_source.git_connection(settings, manifests.GIT_SSH_KEY_PATH,
-                                                            manifests.GIT_KNOWN_HOSTS_PATH, token=token))
+            if git_bundle.is_git_bundle(settings) and settings.git_credentials_kind == "token":
+                git_data[git_bundle.GIT_CONN_SECRET_KEY] = settings.git_credentials.apply(
+                    lambda token: git_bundle.git_connection(settings, GIT_SSH_KEY_PATH,
+                                                            GIT_KNOWN_HOSTS_PATH, token=token))
             workload_inputs.append(k8s.core.v1.Secret(
                 f"{name}-git-credentials",
-                metadata=spec.apply(lambda s: manifests.metadata(s, manifests.GIT_SECRET_NAME, "git-sync")),
+                metadata=spec.apply(lambda s: metadata(s, GIT_SECRET_NAME, "git-sync")),
                 type="Opaque", string_data=pulumi.Output.secret(git_data),
                 opts=child_options(self, opts, depends_on=after_namespace)))
 
-        workload_inputs.append(self._declare(f"{name}-config", "ConfigMap", spec.apply(manifests.config_map),
+        workload_inputs.append(self._declare(f"{name}-config", "ConfigMap", spec.apply(config_map),
                                              opts, after_namespace))
-        self._declare(f"{name}-pod-launcher", "Role", spec.apply(manifests.pod_launcher_role), opts, after_namespace)
-        self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(manifests.pod_launcher_binding), opts,
+        self._declare(f"{name}-pod-launcher", "Role", spec.apply(access.pod_launcher_role), opts, after_namespace)
+        self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(access.pod_launcher_binding), opts,
                       after_namespace)
         for index, policy_name in enumerate(("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress")):
             self._declare(f"{name}-netpol-{policy_name}", "NetworkPolicy",
-                          spec.apply(lambda s, i=index: manifests.network_policies(s)[i]), opts, after_namespace)
+                          spec.apply(lambda s, i=index: access.network_policies(s)[i]), opts, after_namespace)
 
-        migrations = self._declare(f"{name}-migrations", "Job", spec.apply(manifests.migration_job), opts,
+        migrations = self._declare(f"{name}-migrations", "Job", spec.apply(migration_job), opts,
                                    after_namespace + workload_inputs)
         # Not after the Job: their pods wait for the migrated schema themselves (migrations_wait.py), so the
         # rollout overlaps the migration.
-        self._declare(f"{name}-deployment", "Deployment", spec.apply(manifests.deployment), opts,
+        self._declare(f"{name}-deployment", "Deployment", spec.apply(deployment), opts,
                       after_namespace + workload_inputs)
-        if dag_source.is_git_bundle(settings):
+        if git_bundle.is_git_bundle(settings):
             self._declare(f"{name}-dag-processor", "Deployment", spec.apply(dag_processor_deployment), opts,
                           after_namespace + workload_inputs)
-        self._declare(f"{name}-ui", "Service", spec.apply(manifests.ui_service), opts, after_namespace)
-        self._declare(f"{name}-api", "Service", spec.apply(manifests.api_service), opts, after_namespace)
+        self._declare(f"{name}-ui", "Service", spec.apply(access.ui_service), opts, after_namespace)
+        self._declare(f"{name}-api", "Service", spec.apply(access.api_service), opts, after_namespace)
         if settings.metadata_retention_days > 0:
-            self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(manifests.db_cleanup_cronjob), opts,
+            self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])
         if settings.replicas > 1:
-            self._declare(f"{name}-pdb", "PodDisruptionBudget", spec.apply(manifests.pod_disruption_budget), opts,
+            self._declare(f"{name}-pdb", "PodDisruptionBudget", spec.apply(access.pod_disruption_budget), opts,
                           after_namespace)
 
         self.namespace = settings.namespace
-        self.ui_service_name = manifests.UI_SERVICE_NAME
-        self.execution_api_url = manifests.execution_api_url(settings.namespace)
+        self.ui_service_name = UI_SERVICE_NAME
+        self.execution_api_url = execution_api_url(settings.namespace)
         self.admin_password = pulumi.Output.secret(admin_password)
         self.register_outputs({
             "namespace": self.namespace,

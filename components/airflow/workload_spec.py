@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import AirflowSettings
-from . import dag_source
 
 # Identities and names.
 AIRFLOW_KSA = "airflow"
@@ -20,27 +19,17 @@ UI_SERVICE_NAME = "airflow-ui"
 API_SERVICE_NAME = "airflow-api"
 ROLE_NAME = "airflow-pod-launcher"
 
-# Users of the three images: Airflow's official image, git-sync, Cloud SQL Auth Proxy.
-AIRFLOW_UID = 50000
-GIT_SYNC_UID = 65533
-PROXY_UID = 65532
-
 API_PORT = 8080
 UI_SERVICE_PORT = 80
-PROXY_HEALTH_PORT = 9090
-GIT_SYNC_HTTP_PORT = 8081
 WORKER_LOG_SERVER_PORT = 8793
-HEALTH_PATH = "/api/v2/monitor/health"
 
 AIRFLOW_HOME = "/opt/airflow"
 DAGS_MOUNT = f"{AIRFLOW_HOME}/dags"
-GIT_ROOT = "/git"
-GIT_LINK = "repo"
+GIT_LINK = "repo"  # git-sync's symlink to the checkout, under DAGS_MOUNT
 POD_TEMPLATE_PATH = f"{AIRFLOW_HOME}/pod_templates/pod_template_file.yaml"
 AIRFLOW_CFG_PATH = f"{AIRFLOW_HOME}/airflow.cfg"
 GIT_SSH_KEY_PATH = "/etc/git-secret/ssh"
 GIT_KNOWN_HOSTS_PATH = "/etc/git-secret/known_hosts"
-FETCH_SCRIPT_PATH = f"{AIRFLOW_HOME}/{dag_source.FETCH_SCRIPT_KEY}"  # task pods' entry point in git-bundle mode
 
 # Keys of the Kubernetes Secret that holds every credential of the workload.
 SECRET_KEYS = {

@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import pulumi
 
-from .. import git_sync_liveness
-from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from ..airflow.pod import git_sync_liveness
+from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .reader import _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 

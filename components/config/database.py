@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .. import config_rules as rules
-from ..connection_budget import SUPERUSER_RESERVED_CONNECTIONS, connection_budget, max_connections
+from .connection_budget import SUPERUSER_RESERVED_CONNECTIONS, connection_budget, max_connections
 from .reader import _Reader
 from .settings import AirflowSettings, DatabaseSettings
 

@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from ..connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
 AIRFLOW_VERSION = "3.3.2"

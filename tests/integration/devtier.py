@@ -3,7 +3,7 @@ migration Job run against it.
 
 It listens on its own port and socket (never the shared 127.0.0.1:5432 server), so tests using it
 do not touch the shared `airflow` database. Its max_connections is the one the dev stack's tier gets
-on Cloud SQL (components/connection_budget.py: db-g1-small -> 50), so "remaining connection slots are
+on Cloud SQL (components/config/connection_budget.py: db-g1-small -> 50), so "remaining connection slots are
 reserved" shows up here exactly when it would in the cloud.
 
 The one deviation for processes pointed at it: the rendered connection URL's port (5432, the proxy
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from components.connection_budget import max_connections
+from components.config.connection_budget import max_connections
 from tests.conftest import stack_config
 
 from .harness import SetupError

@@ -16,7 +16,7 @@ pods reach the first pod's api-server.
 SIGTERM is delivered as the kubelet does: to PID 1 of the container. Containers that keep the
 image's entrypoint run under dumb-init, which forwards the signal to its child's process group
 (https://github.com/Yelp/dumb-init#signal-forwarding), so here the process group gets it: for the
-Airflow containers that is the SIGTERM relay of components/airflow/shutdown.py, which passes it on to
+Airflow containers that is the SIGTERM relay of components/airflow/pod/shutdown.py, which passes it on to
 Airflow's own process group. A container whose `command` replaces the entrypoint is PID 1 itself,
 so here it runs as PID 1 of a new PID namespace (`unshare --pid`), where the kernel drops signals the
 process has no handler for (pid_namespaces(7)), exactly like `sleep infinity` in a pod.

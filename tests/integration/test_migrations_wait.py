@@ -1,7 +1,7 @@
 """The rendered `wait-for-migrations` init container, run for real (Airflow 3.3.2, PostgreSQL) against a
 database of its own: it does not pass on an un-migrated schema, and passes promptly once the rendered
 `db-migrate` container of the migration Job has run — the property that lets the Deployment roll out
-alongside the Job (components/airflow/migrations_wait.py)."""
+alongside the Job (components/airflow/pod/migrations_wait.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from components.airflow import migrations_wait
+from components.airflow.pod import migrations_wait
 
 from .harness import make_pod, psql
 from .pod import wait_until

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from components.airflow import log_volume, shutdown
+from components.airflow.pod import maintenance
+from components.airflow.pod import shutdown
 from components.airflow.connections import budget_from_manifests
 from components.config import _quantity
 from preview.render import write_outputs
@@ -101,19 +102,19 @@ def test_logs_volume_never_fills_at_the_documented_dag_count(soaked, rendered):
     env = pods[1].pod.rendered_env(pods[1].pod.container("dag-processor"))
     parse_interval = int(env["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"])
     groomer = pods[1].pod.rendered_env(pods[1].pod.container("maintenance"))
-    assert int(groomer["LOG_FILE_CAP_BYTES"]) == log_volume.LOG_FILE_CAP_BYTES
-    assert int(groomer["GROOM_INTERVAL_SECONDS"]) == log_volume.GROOM_INTERVAL_SECONDS
+    assert int(groomer["LOG_FILE_CAP_BYTES"]) == maintenance.LOG_FILE_CAP_BYTES
+    assert int(groomer["GROOM_INTERVAL_SECONDS"]) == maintenance.GROOM_INTERVAL_SECONDS
 
     assert measured.parses >= DAG_FILES, "the dag-processor parsed too little to measure"
     bytes_per_parse = measured.processor_bytes / measured.parses
     per_file_rate = bytes_per_parse / parse_interval  # at the rendered interval, however busy this machine is
     (t0, _, other0), (t1, _, other1) = measured.log_samples[0], measured.log_samples[-1]
     other_rate = max(0.0, (other1 - other0) / (t1 - t0))
-    steady = log_volume.steady_state_bytes(log_volume.DOCUMENTED_DAG_FILES, per_file_rate,
-                                           other_rate * log_volume.LOG_RETENTION_MINUTES * 60)
-    without_groomer_days = size_limit / (per_file_rate * log_volume.DOCUMENTED_DAG_FILES) / 86400
+    steady = maintenance.steady_state_bytes(maintenance.DOCUMENTED_DAG_FILES, per_file_rate,
+                                           other_rate * maintenance.LOG_RETENTION_MINUTES * 60)
+    without_groomer_days = size_limit / (per_file_rate * maintenance.DOCUMENTED_DAG_FILES) / 86400
     print(f"logs: {bytes_per_parse:.0f} B/parse, {per_file_rate * 86400 / 2**20:.2f} MiB/file/day at {parse_interval}s; "
-          f"other logs {other_rate:.1f} B/s; steady state for {log_volume.DOCUMENTED_DAG_FILES} files "
+          f"other logs {other_rate:.1f} B/s; steady state for {maintenance.DOCUMENTED_DAG_FILES} files "
           f"{steady / 2**20:.0f} MiB of {size_limit / 2**20:.0f} MiB; without the groomer full in "
           f"{without_groomer_days:.1f} days", file=sys.stderr)
     assert steady <= 0.8 * size_limit, "the groomer's bound must leave 20 % of the logs volume free"
@@ -210,7 +211,7 @@ def test_rotated_admin_password_reaches_airflow(soaked, tier, rendered):
 def test_every_container_exits_promptly_on_sigterm(soaked, rendered):
     """Every container of the first pod, SIGTERMed together, ends by itself well before the kubelet's
     SIGKILL: within PROMPT_EXIT_SECONDS, derived from the rendered grace period and the relay's timers
-    (components/airflow/shutdown.py), with nothing reported-only."""
+    (components/airflow/pod/shutdown.py), with nothing reported-only."""
     _, pods = soaked
     grace = find(rendered, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace == shutdown.GRACE_PERIOD_SECONDS and PROMPT_EXIT_SECONDS <= grace - 10

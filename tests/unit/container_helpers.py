@@ -40,15 +40,15 @@ def command_line(container: dict) -> list[str]:
 
 def airflow_command_line(container: dict) -> list[str]:
     """The command line a container runs, looking through the SIGTERM relay when it has one."""
-    from components.airflow.shutdown import command_run
+    from components.airflow.pod.shutdown import command_run
 
     return command_run(command_line(container))
 
 
 def relayed_airflow_command(container: dict) -> list[str]:
     """The Airflow command line of a container that runs it under the SIGTERM relay
-    (components/airflow/shutdown.py) behind the image's entrypoint; raises if it does not."""
-    from components.airflow.shutdown import relayed_command
+    (components/airflow/pod/shutdown.py) behind the image's entrypoint; raises if it does not."""
+    from components.airflow.pod.shutdown import relayed_command
 
     assert "command" not in container, "the image's entrypoint (dumb-init) must stay PID 1"
     return relayed_command(container["args"])

@@ -1,4 +1,4 @@
-"""The worst-case connection budget (components/connection_budget.py) against the Cloud SQL tier limit."""
+"""The worst-case connection budget (components/config/connection_budget.py) against the Cloud SQL tier limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.airflow.connections import budget_from_manifests
-from components.connection_budget import (SUPERUSER_RESERVED_CONNECTIONS, connection_budget, max_connections)
+from components.config.connection_budget import (SUPERUSER_RESERVED_CONNECTIONS, connection_budget, max_connections)
 from components.config import ConfigError
 from tests.conftest import run_stack, stack_config
 from tests.unit.test_config import assert_valid_set_command, load, load_error, problem_for

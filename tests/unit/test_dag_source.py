@@ -1,4 +1,4 @@
-"""airflow-gke:dagSource: the key's validation, and what git-bundle mode renders (components/airflow/dag_source.py)
+"""airflow-gke:dagSource: the key's validation, and what git-bundle mode renders (components/airflow/pod/git_bundle.py)
 compared with git-sync mode. Real Airflow runs of both are in tests/integration/test_dag_bundle.py."""
 
 from __future__ import annotations
@@ -8,10 +8,14 @@ import json
 import pytest
 import yaml
 
-from components.airflow import dag_source as ds
+from components.airflow.pod import git_bundle as ds
 from components.airflow.dag_processor import dag_processor_deployment
-from components.airflow import fetch_dag_version
-from components.airflow import spec as s
+from components.airflow.pod import fetch_dag_version
+from components.airflow.config_map import config_map
+from components.airflow.deployment import deployment, pod_checksums
+from components.airflow.jobs import migration_job
+from components.airflow.pod.git_bundle import FETCH_SCRIPT_PATH
+from components.airflow.workload_spec import CONFIGMAP_NAME, WorkloadSpec
 from components.config import load_stack_config
 from tests.unit.container_helpers import containers, env, env_value, every_container, relayed_airflow_command
 from tests.unit.test_config import fix_argv, load, load_error, problem_for
@@ -20,15 +24,15 @@ from tests.unit.test_workload_spec import make_spec
 AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer", "maintenance")
 
 
-def bundle_spec(**overrides) -> s.WorkloadSpec:
+def bundle_spec(**overrides) -> WorkloadSpec:
     return make_spec(dag_source="git-bundle", **overrides)
 
 
-def deployment_pod(spec: s.WorkloadSpec) -> dict:
-    return s.deployment(spec)["spec"]["template"]["spec"]
+def deployment_pod(spec: WorkloadSpec) -> dict:
+    return deployment(spec)["spec"]["template"]["spec"]
 
 
-def airflow_containers(spec: s.WorkloadSpec) -> dict[str, dict]:
+def airflow_containers(spec: WorkloadSpec) -> dict[str, dict]:
     """Every Airflow process of the stack by name, whichever Deployment runs it."""
     found = containers(deployment_pod(spec))
     extra = dag_processor_deployment(spec)
@@ -37,8 +41,8 @@ def airflow_containers(spec: s.WorkloadSpec) -> dict[str, dict]:
     return {n: c for n, c in found.items() if n in AIRFLOW_CONTAINERS}
 
 
-def task_pod(spec: s.WorkloadSpec) -> dict:
-    return yaml.safe_load(s.config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
+def task_pod(spec: WorkloadSpec) -> dict:
+    return yaml.safe_load(config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
 
 
 # --- the config key ----------------------------------------------------------------------------------
@@ -86,7 +90,7 @@ def test_git_bundle_runs_exactly_one_dag_processor_whatever_the_replicas(replica
     in git-bundle mode one Deployment, one replica, Recreate, runs the only one."""
     spec = bundle_spec(replicas=replicas)
     assert "dag-processor" not in containers(deployment_pod(spec))
-    assert s.deployment(spec)["spec"]["replicas"] == replicas
+    assert deployment(spec)["spec"]["replicas"] == replicas
     own = dag_processor_deployment(spec)
     assert own["spec"]["replicas"] == 1 and own["spec"]["strategy"] == {"type": "Recreate"}
     [container] = own["spec"]["template"]["spec"]["containers"]
@@ -128,14 +132,14 @@ def test_git_sync_mode_renders_no_bundle():
     spec = make_spec()
     for container in [*every_container(deployment_pod(spec)), *every_container(task_pod(spec))]:
         assert not {n for n in env(container) if "BUNDLE" in n or n.startswith("AIRFLOW_CONN_")}, container["name"]
-    assert ds.FETCH_SCRIPT_KEY not in s.config_map(spec)["data"]
+    assert ds.FETCH_SCRIPT_KEY not in config_map(spec)["data"]
     dags = [m for m in containers(deployment_pod(spec))["scheduler"]["volumeMounts"] if m["name"] == "dags"]
     assert [m["readOnly"] for m in dags] == [True]
 
 
 def test_database_jobs_carry_no_dag_source():
     spec = bundle_spec(git_credentials_kind="token")
-    job_pod = s.migration_job(spec)["spec"]["template"]["spec"]
+    job_pod = migration_job(spec)["spec"]["template"]["spec"]
     for container in every_container(job_pod):
         assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), container["name"]
 
@@ -144,26 +148,26 @@ def test_database_jobs_carry_no_dag_source():
 
 def test_task_pod_enters_through_the_fetch_script_from_the_config_map():
     spec = bundle_spec()
-    config = s.config_map(spec)["data"]
+    config = config_map(spec)["data"]
     pod = task_pod(spec)
     assert "initContainers" not in pod  # no clone of the branch head before the task
     [base] = pod["containers"]
-    assert base["command"] == ["python", s.FETCH_SCRIPT_PATH] and "args" not in base  # the executor adds args
-    [mount] = [m for m in base["volumeMounts"] if m["mountPath"] == s.FETCH_SCRIPT_PATH]
+    assert base["command"] == ["python", FETCH_SCRIPT_PATH] and "args" not in base  # the executor adds args
+    [mount] = [m for m in base["volumeMounts"] if m["mountPath"] == FETCH_SCRIPT_PATH]
     assert mount["readOnly"] and config[mount["subPath"]] == ds.FETCH_SCRIPT_SOURCE.read_text()
     [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    assert volume["configMap"]["name"] == s.CONFIGMAP_NAME
+    assert volume["configMap"]["name"] == CONFIGMAP_NAME
     assert "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST" in env(base)
     assert base["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def test_changing_the_fetch_script_rolls_the_pods():
     spec = bundle_spec()
-    before = s.pod_checksums(spec)["checksum/config"]
+    before = pod_checksums(spec)["checksum/config"]
     original = ds.fetch_script
     try:
         ds.fetch_script = lambda: original() + "\n# changed\n"
-        assert s.pod_checksums(spec)["checksum/config"] != before
+        assert pod_checksums(spec)["checksum/config"] != before
     finally:
         ds.fetch_script = original
 

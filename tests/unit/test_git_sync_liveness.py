@@ -3,7 +3,7 @@ restarts it), and settings that would let a stall go unnoticed are refused befor
 
 The model of git-sync below is written from git-sync v4.7.1's sync loop (main.go: each attempt runs under
 `--sync-timeout`, then sleeps `--period`; exit once consecutive failures reach `--max-failures`, a negative
-value retries forever), independent of components/git_sync_liveness.py, and fed only the rendered env."""
+value retries forever), independent of components/airflow/pod/git_sync_liveness.py, and fed only the rendered env."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Optional
 
 import pytest
 
-from components.airflow import spec as s
-from components.git_sync_liveness import MAX_STALL_DETECTION_SECONDS
+from components.airflow.deployment import deployment
+from components.airflow.pod.task_pod import pod_template
+from components.airflow.pod.git_sync_liveness import MAX_STALL_DETECTION_SECONDS
 from preview.harness import Capture
 from tests.conftest import run_stack
 from tests.unit.container_helpers import containers, env_value, every_container, init_containers
@@ -95,7 +96,7 @@ def test_git_bundle_mode_reports_git_sync_keys_once():
 
 def test_ssh_transport_gives_up_on_a_silent_remote_within_the_sync_timeout():
     spec = make_spec(git_credentials_kind="ssh")
-    pods = [s.deployment(spec)["spec"]["template"]["spec"], s.pod_template(spec)["spec"]]
+    pods = [deployment(spec)["spec"]["template"]["spec"], pod_template(spec)["spec"]]
     git_syncs = [c for pod in pods for c in every_container(pod) if c["name"] in ("git-sync", "git-sync-init")]
     assert len(git_syncs) >= 3
     for container in git_syncs:

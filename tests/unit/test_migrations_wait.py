@@ -1,4 +1,4 @@
-"""The Deployments roll out alongside the migration Job (components/airflow/migrations_wait.py): not after it in
+"""The Deployments roll out alongside the migration Job (components/airflow/pod/migrations_wait.py): not after it in
 the graph, but every pod that talks to the metadata DB waits for the migrated schema, as long as the Job may
 run, and the rollout keeps the old pods serving meanwhile. The real `airflow db check-migrations` against
 PostgreSQL: tests/integration/test_migrations_wait.py."""
@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from components.airflow import migrations_wait
-from components.airflow import spec as s
+from components.airflow.pod import migrations_wait
+from components.airflow.deployment import deployment
+from components.airflow.jobs import migration_job
+from components.airflow.pod.shared import AIRFLOW_UID
+from components.airflow.workload_spec import AIRFLOW_CFG_PATH, WorkloadSpec
 from components.airflow.dag_processor import dag_processor_deployment
 from preview.harness import Capture
 from tests.unit.container_helpers import airflow_command_line, command_line, containers, env
@@ -19,12 +22,12 @@ JOB = "kubernetes:batch/v1:Job"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 
 
-def db_deployments(spec: s.WorkloadSpec) -> list[dict]:
-    return [d for d in (s.deployment(spec), dag_processor_deployment(spec)) if d is not None]
+def db_deployments(spec: WorkloadSpec) -> list[dict]:
+    return [d for d in (deployment(spec), dag_processor_deployment(spec)) if d is not None]
 
 
 @pytest.fixture(params=["git-sync", "git-bundle"])
-def spec(request) -> s.WorkloadSpec:
+def spec(request) -> WorkloadSpec:
     return make_spec(dag_source=request.param)
 
 
@@ -49,17 +52,17 @@ def test_every_db_pod_waits_for_migrations_after_the_proxy_with_the_airflow_sett
         resources = wait["resources"]
         assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"]
         security = wait["securityContext"]
-        assert security["runAsNonRoot"] is True and security["runAsUser"] == s.AIRFLOW_UID
+        assert security["runAsNonRoot"] is True and security["runAsUser"] == AIRFLOW_UID
         assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
         # It reads the same database as the processes it guards, with the same config file.
         main = next(c for c in pod["containers"] if airflow_command_line(c)[:1] == ["airflow"])
         for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"):
             assert env(wait)[name] == env(main)[name]
-        assert {m["mountPath"] for m in wait["volumeMounts"]} >= {s.AIRFLOW_CFG_PATH, "/tmp"}
+        assert {m["mountPath"] for m in wait["volumeMounts"]} >= {AIRFLOW_CFG_PATH, "/tmp"}
 
 
 def test_the_wait_lasts_as_long_as_the_job_may_run_and_the_rollout_deadlines_cover_it(spec):
-    job = s.migration_job(spec)
+    job = migration_job(spec)
     job_deadline = job["spec"]["activeDeadlineSeconds"]
     assert int(job["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == job_deadline
     for deployment in db_deployments(spec):
@@ -78,7 +81,7 @@ def test_old_pods_keep_serving_while_new_ones_wait(spec):
     """A new pod waiting for migrations is not Ready; with no unavailable pod allowed, the rollout keeps every
     old one until it is. The git-bundle dag-processor is the exception by design: Recreate (dag_processor.py),
     so DAG parsing pauses until the migration is done; scheduling goes on from the serialized DAGs."""
-    strategy = s.deployment(spec)["spec"]["strategy"]
+    strategy = deployment(spec)["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     own = dag_processor_deployment(spec)
     assert own is None or own["spec"]["strategy"] == {"type": "Recreate"}
@@ -87,7 +90,7 @@ def test_old_pods_keep_serving_while_new_ones_wait(spec):
 def test_check_migrations_command_is_what_the_pods_run():
     assert migrations_wait.check_migrations_args(7) == ["airflow", "db", "check-migrations",
                                                         "--migration-wait-timeout=7"]
-    pod = s.deployment(make_spec())["spec"]["template"]["spec"]
+    pod = deployment(make_spec())["spec"]["template"]["spec"]
     (wait,) = [c for c in pod["initContainers"] if c["name"] == "wait-for-migrations"]
     assert command_line(wait) == migrations_wait.check_migrations_args()
     assert "wait-for-migrations" not in containers(pod)

@@ -1,11 +1,12 @@
-"""Settings for a long-running workload (components/airflow/operations.py) as rendered."""
+"""Settings for a long-running workload as rendered (components/airflow/pod/airflow_processes.py
+long_running_env, pod/shared.py image_pull_policy)."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from components.airflow.operations import image_pull_policy
+from components.airflow.pod.shared import image_pull_policy
 from tests.conftest import run_stack
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from components.airflow import spec as s
+from components.airflow.config_map import config_map
+from components.airflow.deployment import deployment
+from components.airflow.jobs import migration_job
+from components.airflow.pod.task_pod import pod_template
+from components.airflow.workload_spec import GIT_SECRET_NAME, WorkloadSpec
 from preview.harness import run_program
 from tests.conftest import stack_config
 from tests.unit.container_helpers import env, every_container
@@ -20,8 +24,8 @@ def git_sync_containers(pod: dict) -> list[dict]:
     return [c for c in every_container(pod) if c["name"] in ("git-sync", "git-sync-init")]
 
 
-def pods(spec: s.WorkloadSpec) -> list[dict]:
-    return [s.deployment(spec)["spec"]["template"]["spec"], s.pod_template(spec)["spec"]]
+def pods(spec: WorkloadSpec) -> list[dict]:
+    return [deployment(spec)["spec"]["template"]["spec"], pod_template(spec)["spec"]]
 
 
 def test_public_repo_has_no_credentials():
@@ -40,7 +44,7 @@ def test_token_reaches_git_sync_as_secret_references():
         for container in containers:
             variables = env(container)
             for name, key in (("GITSYNC_USERNAME", "username"), ("GITSYNC_PASSWORD", "token")):
-                assert variables[name]["valueFrom"]["secretKeyRef"] == {"name": s.GIT_SECRET_NAME, "key": key}
+                assert variables[name]["valueFrom"]["secretKeyRef"] == {"name": GIT_SECRET_NAME, "key": key}
 
 
 @pytest.mark.parametrize("known_hosts", ["", KNOWN_HOSTS])
@@ -48,7 +52,7 @@ def test_ssh_key_is_mounted_read_only_from_the_secret(known_hosts):
     spec = make_spec(git_credentials_kind="ssh", git_ssh_known_hosts=known_hosts)
     for pod in pods(spec):
         volume = next(v for v in pod["volumes"] if v["name"] == "git-ssh-key")
-        assert volume["secret"]["secretName"] == s.GIT_SECRET_NAME
+        assert volume["secret"]["secretName"] == GIT_SECRET_NAME
         assert volume["secret"]["defaultMode"] == 0o440
         for container in git_sync_containers(pod):
             variables = env(container)
@@ -61,7 +65,7 @@ def test_ssh_key_is_mounted_read_only_from_the_secret(known_hosts):
             else:
                 assert variables["GITSYNC_SSH_KNOWN_HOSTS"]["value"] == "false"
     # The migration Job clones nothing: it does not carry the key.
-    job_pod = s.migration_job(spec)["spec"]["template"]["spec"]
+    job_pod = migration_job(spec)["spec"]["template"]["spec"]
     assert not any(v["name"] == "git-ssh-key" for v in job_pod["volumes"])
 
 
@@ -107,14 +111,14 @@ def test_known_hosts_without_ssh_key_or_malformed_is_refused():
 
 # --- git-bundle mode (airflow-gke:dagSource git-bundle): the credential reaches GitDagBundle's connection ---
 
-def bundle_pods(spec: s.WorkloadSpec) -> list[dict]:
+def bundle_pods(spec: WorkloadSpec) -> list[dict]:
     """The containers that fetch DAGs in git-bundle mode: the dag-processor and the task pod's base."""
     import yaml
 
     from components.airflow.dag_processor import dag_processor_deployment
 
     processor_pod = dag_processor_deployment(spec)["spec"]["template"]["spec"]
-    task_pod = yaml.safe_load(s.config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
+    task_pod = yaml.safe_load(config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
     return [(processor_pod, processor_pod["containers"]), (task_pod, task_pod["containers"])]
 
 
@@ -125,7 +129,7 @@ def test_bundle_credentials_stay_out_of_containers_that_do_not_fetch(kind):
     spec = make_spec(dag_source="git-bundle", git_credentials_kind=kind, git_ssh_known_hosts=KNOWN_HOSTS
                      if kind == "ssh" else "", dags_repo="git@git.example.com:acme/dags.git" if kind == "ssh"
                      else "https://git.example.com/acme/dags.git")
-    pod = s.deployment(spec)["spec"]["template"]["spec"]
+    pod = deployment(spec)["spec"]["template"]["spec"]
     for container in pod["containers"]:
         assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), container["name"]
         assert not [m for m in container["volumeMounts"] if m["name"] == "git-ssh-key"], container["name"]
@@ -137,7 +141,7 @@ def test_bundle_token_reaches_the_connection_only_as_a_secret_reference():
         assert not git_sync_containers(pod)
         for container in airflow_containers:
             connection = env(container)["AIRFLOW_CONN_DAGS_GIT"]
-            assert connection["valueFrom"]["secretKeyRef"] == {"name": s.GIT_SECRET_NAME, "key": "connection"}
+            assert connection["valueFrom"]["secretKeyRef"] == {"name": GIT_SECRET_NAME, "key": "connection"}
 
 
 @pytest.mark.parametrize("known_hosts", ["", KNOWN_HOSTS])
@@ -148,7 +152,7 @@ def test_bundle_ssh_key_and_known_hosts_are_files_the_connection_names(known_hos
                      dags_repo="git@git.example.com:acme/dags.git")
     for pod, airflow_containers in bundle_pods(spec):
         volume = next(v for v in pod["volumes"] if v["name"] == "git-ssh-key")
-        assert volume["secret"]["secretName"] == s.GIT_SECRET_NAME and volume["secret"]["defaultMode"] == 0o440
+        assert volume["secret"]["secretName"] == GIT_SECRET_NAME and volume["secret"]["defaultMode"] == 0o440
         for container in airflow_containers:
             connection = json.loads(env(container)["AIRFLOW_CONN_DAGS_GIT"]["value"])
             assert connection["host"] == "git@git.example.com:acme/dags.git"

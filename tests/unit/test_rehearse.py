@@ -117,7 +117,7 @@ def test_dev_critical_path_meets_the_issue_goal(rehearsals):
     """Issue 8: the modelled dev `pulumi up` takes at most 15 minutes, with Cloud SQL and GKE still built in
     parallel. Two changes got it there from 15m55s: the PSA range is fixed, so it no longer waits for the
     subnet (components/config/network.py), and the Deployment rolls out alongside the migration Job, its pods
-    waiting for the schema (components/airflow/migrations_wait.py, readiness wait in gcp_rules.yaml)."""
+    waiting for the schema (components/airflow/pod/migrations_wait.py, readiness wait in gcp_rules.yaml)."""
     up = rehearsals["dev"].up
     assert up.total <= GOAL_DEV_MINUTES * 60, clock(up.total)
     (sql,) = [s for s in up.steps.values() if s.node.type == SQL]

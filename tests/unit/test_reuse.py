@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.airflow import AirflowWorkload
+from components.airflow.workload import AirflowWorkload
 from components.config import DEFAULT_RESOURCES, AirflowSettings
 from components.database import Database
 from components.identity import WorkloadIdentityBindings

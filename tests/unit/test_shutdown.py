@@ -1,4 +1,4 @@
-"""The SIGTERM relay of the Airflow containers (components/airflow/shutdown.py): what is rendered, and
+"""The SIGTERM relay of the Airflow containers (components/airflow/pod/shutdown.py): what is rendered, and
 what the relay does with real processes, including the failure it exists for (a SystemExit raised by
 a signal handler inside a finalizer is dropped by the interpreter; Airflow 3.3.2's handlers do that)."""
 
@@ -14,15 +14,16 @@ import time
 import psutil
 import pytest
 
-from components.airflow import shutdown
-from components.airflow import spec as s
+from components.airflow.pod import shutdown
+from components.airflow.deployment import deployment
+from components.airflow.workload_spec import API_PORT
 from components.airflow.dag_processor import dag_processor_deployment
 from tests.unit.container_helpers import containers, relayed_airflow_command
 from tests.unit.test_dag_source import bundle_spec
 from tests.unit.test_workload_spec import make_spec
 
 RELAYED = {"scheduler": ["airflow", "scheduler"], "dag-processor": ["airflow", "dag-processor"],
-           "triggerer": ["airflow", "triggerer"], "api-server": ["airflow", "api-server", "--port", str(s.API_PORT)]}
+           "triggerer": ["airflow", "triggerer"], "api-server": ["airflow", "api-server", "--port", str(API_PORT)]}
 
 # Airflow's pattern (SchedulerJobRunner._exit_gracefully, DagFileProcessorManager._exit_gracefully): the
 # handler raises SystemExit. The main thread sits in a finalizer when the first SIGTERM lands, so the
@@ -94,11 +95,11 @@ def gone(pid: int, timeout: float = 5) -> bool:
 
 def test_every_airflow_server_process_runs_under_the_relay_behind_the_image_entrypoint():
     spec = make_spec()
-    deployment = s.deployment(spec)
-    main = containers(deployment["spec"]["template"]["spec"])
+    rendered = deployment(spec)
+    main = containers(rendered["spec"]["template"]["spec"])
     for name, command in RELAYED.items():
         assert relayed_airflow_command(main[name]) == command, name
-    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == shutdown.GRACE_PERIOD_SECONDS
+    assert rendered["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == shutdown.GRACE_PERIOD_SECONDS
     [processor] = dag_processor_deployment(bundle_spec(replicas=2))["spec"]["template"]["spec"]["containers"]
     assert relayed_airflow_command(processor) == RELAYED["dag-processor"]
 

@@ -1,4 +1,5 @@
-"""The pure manifest builders of components/airflow/ (via spec.py), fed a hand-built WorkloadSpec (no Pulumi run).
+"""The pure manifest builders of components/airflow/ (one module per object, pod/ per container), fed a
+hand-built WorkloadSpec (no Pulumi run).
 
 Values deliberately differ from every default (namespace, repo, ref, periods, users, resources) so a
 builder that hard-codes a default instead of reading the spec fails here.
@@ -12,7 +13,13 @@ import re
 import pytest
 import yaml
 
-from components.airflow import spec as s
+from components.airflow.access import (api_service, namespace, network_policies, pod_disruption_budget,
+                                      pod_launcher_binding, pod_launcher_role, service_accounts, ui_service)
+from components.airflow.config_map import config_map
+from components.airflow.deployment import deployment
+from components.airflow.jobs import db_cleanup_cronjob, migration_job
+from components.airflow.pod.task_pod import pod_template
+from components.airflow.workload_spec import WorkloadSpec
 from components.config import DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 from tests.unit.container_helpers import (command_line, containers, env, env_value, every_container,
                                           init_containers, port_number, relayed_airflow_command)
@@ -31,7 +38,7 @@ SECRET_ENV = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"
 UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532}
 
 
-def make_spec(**overrides) -> s.WorkloadSpec:
+def make_spec(**overrides) -> WorkloadSpec:
     """A spec with non-default values; overrides name AirflowSettings or WorkloadSpec fields."""
     resources = dict(DEFAULT_RESOURCES)
     resources["maintenance"] = ContainerResources("10m", "256Mi", "350m", "512Mi")
@@ -47,11 +54,11 @@ def make_spec(**overrides) -> s.WorkloadSpec:
     settings_fields = {f.name for f in dataclasses.fields(AirflowSettings)}
     for key, value in overrides.items():
         (settings if key in settings_fields else resolved)[key] = value
-    return s.WorkloadSpec(settings=AirflowSettings(**settings), **resolved)
+    return WorkloadSpec(settings=AirflowSettings(**settings), **resolved)
 
 
 @pytest.fixture
-def spec() -> s.WorkloadSpec:
+def spec() -> WorkloadSpec:
     return make_spec()
 
 
@@ -79,21 +86,21 @@ def pod_spec_of(manifest: dict) -> dict:
 
 
 
-def pod_workloads(spec: s.WorkloadSpec) -> list[tuple[str, dict]]:
-    return [("Deployment", s.deployment(spec)), ("Job", s.migration_job(spec)), ("CronJob", s.db_cleanup_cronjob(spec)),
-            ("pod template", s.pod_template(spec))]
+def pod_workloads(spec: WorkloadSpec) -> list[tuple[str, dict]]:
+    return [("Deployment", deployment(spec)), ("Job", migration_job(spec)), ("CronJob", db_cleanup_cronjob(spec)),
+            ("pod template", pod_template(spec))]
 
 
-def is_airflow(container: dict, spec: s.WorkloadSpec) -> bool:
+def is_airflow(container: dict, spec: WorkloadSpec) -> bool:
     return container["image"] == spec.settings.image
 
 
 # --- the Deployment ----------------------------------------------------------------------------
 
 def test_deployment_runs_the_design_containers_with_their_commands(spec):
-    deployment = s.deployment(spec)
-    assert deployment["kind"] == "Deployment" and deployment["metadata"]["name"] == "airflow"
-    pod = pod_spec_of(deployment)
+    rendered = deployment(spec)
+    assert rendered["kind"] == "Deployment" and rendered["metadata"]["name"] == "airflow"
+    pod = pod_spec_of(rendered)
     main = containers(pod)
     assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
     assert relayed_airflow_command(main["scheduler"])[:2] == ["airflow", "scheduler"]
@@ -106,7 +113,7 @@ def test_deployment_runs_the_design_containers_with_their_commands(spec):
 
 
 def test_api_server_serves_8080_and_probes_the_health_endpoint(spec):
-    api = containers(pod_spec_of(s.deployment(spec)))["api-server"]
+    api = containers(pod_spec_of(deployment(spec)))["api-server"]
     line = command_line(api)
     if "--port" in line:
         assert line[line.index("--port") + 1] == "8080"
@@ -121,21 +128,21 @@ def test_api_server_serves_8080_and_probes_the_health_endpoint(spec):
 @pytest.mark.parametrize("name, job_type", [("scheduler", "SchedulerJob"), ("dag-processor", "DagProcessorJob"),
                                             ("triggerer", "TriggererJob")])
 def test_airflow_jobs_are_probed_with_airflow_jobs_check(spec, name, job_type):
-    container = containers(pod_spec_of(s.deployment(spec)))[name]
+    container = containers(pod_spec_of(deployment(spec)))[name]
     expected = ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
     for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["exec"]["command"] == expected, (name, probe)
 
 
 def test_maintenance_cpu_limit_comes_from_the_resources(spec):
-    maintenance = containers(pod_spec_of(s.deployment(spec)))["maintenance"]
+    maintenance = containers(pod_spec_of(deployment(spec)))["maintenance"]
     assert maintenance["resources"]["limits"]["cpu"] == "350m"
-    default = containers(pod_spec_of(s.deployment(make_spec(resources=dict(DEFAULT_RESOURCES)))))["maintenance"]
+    default = containers(pod_spec_of(deployment(make_spec(resources=dict(DEFAULT_RESOURCES)))))["maintenance"]
     assert default["resources"]["limits"]["cpu"] == "100m"
 
 
 def test_cloud_sql_proxy_is_a_native_sidecar(spec):
-    pod = pod_spec_of(s.deployment(spec))
+    pod = pod_spec_of(deployment(spec))
     assert "cloud-sql-proxy" not in containers(pod)
     proxy = init_containers(pod)["cloud-sql-proxy"]
     assert proxy["restartPolicy"] == "Always"
@@ -152,7 +159,7 @@ def test_cloud_sql_proxy_is_a_native_sidecar(spec):
 
 
 def test_git_sync_sidecar_follows_the_configured_repo(spec):
-    git_sync = containers(pod_spec_of(s.deployment(spec)))["git-sync"]
+    git_sync = containers(pod_spec_of(deployment(spec)))["git-sync"]
     assert re.fullmatch(r"registry\.k8s\.io/git-sync/git-sync:v4\.[0-9.]+", git_sync["image"])
     assert {k: env_value(git_sync, k) for k in ("GITSYNC_REPO", "GITSYNC_REF", "GITSYNC_PERIOD", "GITSYNC_ROOT",
                                                 "GITSYNC_LINK", "GITSYNC_DEPTH", "GITSYNC_MAX_FAILURES")} == {
@@ -162,7 +169,7 @@ def test_git_sync_sidecar_follows_the_configured_repo(spec):
 
 
 def test_init_containers_sync_dags_then_start_the_proxy_then_wait_for_migrations(spec):
-    pod = pod_spec_of(s.deployment(spec))
+    pod = pod_spec_of(deployment(spec))
     order = [c["name"] for c in pod["initContainers"]]
     assert order.index("git-sync-init") < order.index("cloud-sql-proxy") < order.index("wait-for-migrations")
     git_init = init_containers(pod)["git-sync-init"]
@@ -193,7 +200,7 @@ def test_dags_volume_is_shared_and_read_only_for_airflow(subpath, folder):
                 assert list(mounts) == ["/opt/airflow/dags"], (kind, container["name"])
                 assert mounts["/opt/airflow/dags"]["readOnly"] is True
                 assert env_value(container, "AIRFLOW__CORE__DAGS_FOLDER") == folder
-    for container in every_container(pod_spec_of(s.migration_job(spec))):
+    for container in every_container(pod_spec_of(migration_job(spec))):
         for mount in container.get("volumeMounts", []):
             if mount["name"] == "dags":
                 assert mount["readOnly"] is True
@@ -242,21 +249,21 @@ def test_execution_api_service_matches_the_url(spec):
     url = spec.execution_api_url
     match = re.fullmatch(r"http://([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)/execution/", url)
     assert match, url
-    service = s.api_service(spec)
+    service = api_service(spec)
     assert (service["metadata"]["name"], service["metadata"]["namespace"]) == (match.group(1), match.group(2))
     assert service["spec"]["type"] == "ClusterIP"
-    deployment = s.deployment(spec)
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    rendered = deployment(spec)
+    pod_labels = rendered["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     port = next(p for p in service["spec"]["ports"] if p["port"] == int(match.group(3)))
-    api = containers(pod_spec_of(deployment))["api-server"]
+    api = containers(pod_spec_of(rendered))["api-server"]
     assert port_number(api, port["targetPort"]) == 8080
 
 
 # --- the pod template of task pods -----------------------------------------------------------------
 
 def test_pod_template_runs_one_base_container_without_credentials(spec):
-    template = s.pod_template(spec)
+    template = pod_template(spec)
     pod = template["spec"]
     assert [c["name"] for c in pod["containers"]] == ["base"]
     base = pod["containers"][0]
@@ -278,10 +285,10 @@ def test_pod_template_runs_one_base_container_without_credentials(spec):
 
 
 def test_config_map_carries_the_pod_template_mounted_where_airflow_looks(spec):
-    config = s.config_map(spec)
+    config = config_map(spec)
     assert config["metadata"]["name"] == "airflow-config"
-    assert yaml.safe_load(config["data"]["pod_template_file.yaml"]) == s.pod_template(spec)
-    pod = pod_spec_of(s.deployment(spec))
+    assert yaml.safe_load(config["data"]["pod_template_file.yaml"]) == pod_template(spec)
+    pod = pod_spec_of(deployment(spec))
     volume = next(v["name"] for v in pod["volumes"] if v.get("configMap", {}).get("name") == "airflow-config")
     for name in ("scheduler", "maintenance"):
         container = containers(pod)[name]
@@ -293,18 +300,18 @@ def test_config_map_carries_the_pod_template_mounted_where_airflow_looks(spec):
 # --- Services ------------------------------------------------------------------------------------
 
 def test_ui_service_defaults_to_cluster_ip(spec):
-    service = s.ui_service(spec)
+    service = ui_service(spec)
     assert service["spec"]["type"] == "ClusterIP"
     assert "loadBalancerSourceRanges" not in service["spec"]
     assert "networking.gke.io/load-balancer-type" not in service["metadata"].get("annotations", {})
-    deployment = s.deployment(spec)
-    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    api = containers(pod_spec_of(deployment))["api-server"]
+    rendered = deployment(spec)
+    assert service["spec"]["selector"].items() <= rendered["spec"]["template"]["metadata"]["labels"].items()
+    api = containers(pod_spec_of(rendered))["api-server"]
     assert [port_number(api, p["targetPort"]) for p in service["spec"]["ports"]] == [8080]
 
 
 def test_ui_service_load_balancer_keeps_source_ranges():
-    service = s.ui_service(make_spec(service_type="LoadBalancer",
+    service = ui_service(make_spec(service_type="LoadBalancer",
                                      load_balancer_source_ranges=("203.0.113.0/24", "198.51.100.7/32")))
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24", "198.51.100.7/32"]
@@ -312,7 +319,7 @@ def test_ui_service_load_balancer_keeps_source_ranges():
 
 
 def test_ui_service_internal_load_balancer_is_annotated():
-    service = s.ui_service(make_spec(service_type="InternalLoadBalancer", load_balancer_source_ranges=("10.0.0.0/8",)))
+    service = ui_service(make_spec(service_type="InternalLoadBalancer", load_balancer_source_ranges=("10.0.0.0/8",)))
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"
     assert service["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8"]
@@ -321,19 +328,19 @@ def test_ui_service_internal_load_balancer_is_annotated():
 # --- identities, RBAC, network -------------------------------------------------------------------
 
 def test_service_accounts_carry_the_workload_identity_annotation(spec):
-    accounts = {a["metadata"]["name"]: a for a in s.service_accounts(spec)}
+    accounts = {a["metadata"]["name"]: a for a in service_accounts(spec)}
     assert accounts["airflow"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == AIRFLOW_GSA
     assert accounts["airflow-worker"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == WORKER_GSA
-    assert pod_spec_of(s.deployment(spec))["serviceAccountName"] == "airflow"
+    assert pod_spec_of(deployment(spec))["serviceAccountName"] == "airflow"
 
 
 def test_pod_launcher_role_and_binding(spec):
-    role = s.pod_launcher_role(spec)
+    role = pod_launcher_role(spec)
     rules = {tuple(r["resources"]): set(r["verbs"]) for r in role["rules"]}
     assert all(r["apiGroups"] == [""] for r in role["rules"])
     assert rules == {("pods",): {"create", "get", "list", "watch", "patch", "delete"},
                      ("pods/log",): {"get"}, ("events",): {"list", "watch"}}
-    binding = s.pod_launcher_binding(spec)
+    binding = pod_launcher_binding(spec)
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "airflow", "namespace": NAMESPACE}]
@@ -347,10 +354,10 @@ def selects(policy: dict, pod_labels: dict) -> bool:
 
 
 def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
-    policies = s.network_policies(spec)
+    policies = network_policies(spec)
     deny = [p for p in policies if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
-    pod_labels = s.deployment(spec)["spec"]["template"]["metadata"]["labels"]
+    pod_labels = deployment(spec)["spec"]["template"]["metadata"]["labels"]
     opened = set()
     for policy in policies:
         if selects(policy, pod_labels):
@@ -363,35 +370,35 @@ def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
 
 def test_replicas_pdb_and_rollout():
     single = make_spec(replicas=1)
-    assert s.deployment(single)["spec"]["replicas"] == 1
-    assert s.pod_disruption_budget(single) is None
+    assert deployment(single)["spec"]["replicas"] == 1
+    assert pod_disruption_budget(single) is None
     spec = make_spec(replicas=2)
-    deployment = s.deployment(spec)
-    assert deployment["spec"]["replicas"] == 2
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    pdb = s.pod_disruption_budget(spec)
+    rendered = deployment(spec)
+    assert rendered["spec"]["replicas"] == 2
+    assert rendered["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert rendered["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = pod_disruption_budget(spec)
     assert pdb["spec"]["minAvailable"] == 1
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    keys = {c["topologyKey"] for c in pod_spec_of(deployment)["topologySpreadConstraints"]}
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= rendered["spec"]["template"]["metadata"]["labels"].items()
+    keys = {c["topologyKey"] for c in pod_spec_of(rendered)["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
 
 
 # --- the migration Job ----------------------------------------------------------------------------
 
 def test_migration_job_name_follows_the_image_only(spec):
-    name = s.migration_job(spec)["metadata"]["name"]
-    assert s.migration_job(make_spec(image=IMAGE.replace("acme.4", "acme.5")))["metadata"]["name"] != name
+    name = migration_job(spec)["metadata"]["name"]
+    assert migration_job(make_spec(image=IMAGE.replace("acme.4", "acme.5")))["metadata"]["name"] != name
     unrelated = make_spec(replicas=3, dags_ref="other", admin_username="someone", namespace="elsewhere",
                           database_connection_name="p:r:other")
-    assert s.migration_job(unrelated)["metadata"]["name"] == name
+    assert migration_job(unrelated)["metadata"]["name"] == name
     rotated = make_spec(admin_checksum="new-admin-password-digest")
-    assert s.migration_job(rotated)["metadata"]["name"] != name
+    assert migration_job(rotated)["metadata"]["name"] != name
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
 
 
 def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(spec):
-    job = s.migration_job(spec)
+    job = migration_job(spec)
     pod = pod_spec_of(job)
     inits = [c["name"] for c in pod["initContainers"]]
     assert inits == ["cloud-sql-proxy", "db-migrate"]
@@ -418,11 +425,11 @@ def test_migration_job_migrates_behind_the_proxy_then_creates_the_admin(spec):
 
 # --- labels and namespace ------------------------------------------------------------------------
 
-def all_objects(spec: s.WorkloadSpec) -> list[dict]:
-    objects = [s.namespace(spec), *s.service_accounts(spec), s.config_map(spec), s.pod_launcher_role(spec),
-               s.pod_launcher_binding(spec), *s.network_policies(spec), s.migration_job(spec), s.deployment(spec),
-               s.ui_service(spec), s.api_service(spec), s.pod_template(spec)]
-    pdb = s.pod_disruption_budget(spec)
+def all_objects(spec: WorkloadSpec) -> list[dict]:
+    objects = [namespace(spec), *service_accounts(spec), config_map(spec), pod_launcher_role(spec),
+               pod_launcher_binding(spec), *network_policies(spec), migration_job(spec), deployment(spec),
+               ui_service(spec), api_service(spec), pod_template(spec)]
+    pdb = pod_disruption_budget(spec)
     return objects + ([pdb] if pdb else [])
 
 
@@ -438,14 +445,14 @@ def test_every_object_is_labelled_and_namespaced():
         assert labels["app.kubernetes.io/instance"] == "acme"
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] == NAMESPACE, (obj["kind"], obj["metadata"]["name"])
-    namespace = s.namespace(spec)
-    assert namespace["metadata"]["name"] == NAMESPACE
-    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    rendered = namespace(spec)
+    assert rendered["metadata"]["name"] == NAMESPACE
+    assert rendered["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 
-def pod_annotations(spec: s.WorkloadSpec) -> dict:
-    return s.deployment(spec)["spec"]["template"]["metadata"]["annotations"]
+def pod_annotations(spec: WorkloadSpec) -> dict:
+    return deployment(spec)["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_config_checksum_rolls_pods_only_when_the_config_map_changes():

@@ -1,0 +1,157 @@
+"""The Airflow processes of the `airflow` pod: scheduler, api-server, dag-processor and triggerer, each
+`airflow <process>` under the SIGTERM relay (shutdown.py), with its env, mounts and probes.
+
+`airflow_container` is the base every container of the Airflow image starts from (the maintenance shell,
+the migrations wait, the Jobs, the task pod); `airflow_env` what all of them but the task pod get.
+"""
+
+from __future__ import annotations
+
+from ...config import AirflowSettings
+from ...config.connection_budget import API_SERVER_WORKERS
+from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
+                             WorkloadSpec)
+from . import shutdown
+from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
+                     secret_env)
+
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+HEALTH_PATH = "/api/v2/monitor/health"
+EXEC_PROBE_TIMEOUT_SECONDS = 60
+# The KubernetesExecutor default creates one worker pod per scheduler loop; a fan-out of 50 tasks
+# then takes 50 loops. 16 per loop with concurrent API calls keeps a burst within a few loops.
+WORKER_PODS_CREATION_BATCH_SIZE = 16
+# Where users open the UI when it is not exposed: README's `kubectl port-forward svc/airflow-ui 8080:80`.
+PORT_FORWARD_BASE_URL = "http://localhost:8080"
+
+
+# --- env -------------------------------------------------------------------------------------
+
+def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
+    """Non-secret settings every Airflow process needs, task pods included."""
+    return [
+        env_var("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor"),
+        env_var("AIRFLOW__CORE__DAGS_FOLDER", spec.dags_folder),
+        env_var("AIRFLOW__CORE__LOAD_EXAMPLES", "False"),
+        env_var("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", spec.execution_api_url),
+        env_var("AIRFLOW__CORE__AUTH_MANAGER", FAB_AUTH_MANAGER),
+        env_var("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
+        env_var("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", spec.remote_log_folder),
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.settings.namespace),
+        # The image's entrypoint would otherwise poll the DB 20 times at start; task pods have no DB
+        # access at all, and Airflow pods wait on `airflow db check-migrations` instead.
+        env_var("CONNECTION_CHECK_MAX_COUNT", "0"),
+    ]
+
+
+def airflow_env(spec: WorkloadSpec) -> list[dict]:
+    """Environment of the scheduler, api-server, dag-processor, triggerer and maintenance containers."""
+    return [
+        *shared_airflow_settings(spec),
+        *(secret_env(name, SECRET_NAME, key) for name, key in SECRET_KEYS.items()),
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE", POD_TEMPLATE_PATH),
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
+        # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes); a file whose
+        # mtime is newer than its last parse is parsed then too (file_parsing_sort_mode modified_time,
+        # and git-sync checks every commit out anew), so a pushed change shows up about one git-sync
+        # period later. Unchanged files are re-parsed only every dag_reparse_seconds: CPU and log volume.
+        env_var("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", spec.settings.dag_refresh_seconds),
+        env_var("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_reparse_seconds),
+        env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
+        *long_running_env(spec.settings),
+    ]
+
+
+def long_running_env(settings: AirflowSettings) -> list[dict]:
+    """What a process that runs for months needs: pools that fit the tier, bounded local logs, pod bursts."""
+    return [
+        # Pools sized so that the worst case fits the Cloud SQL tier (components/config/connection_budget.py).
+        env_var("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE", settings.db_pool_size),
+        env_var("AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW", settings.db_pool_max_overflow),
+        env_var("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_PRE_PING", "True"),  # survive proxy/Cloud SQL restarts
+        env_var("AIRFLOW__API__WORKERS", API_SERVER_WORKERS),
+        # Trigger logs are uploaded to GCS when a trigger ends; keep no local copy (maintenance.py).
+        env_var("AIRFLOW__LOGGING__DELETE_LOCAL_LOGS", "True"),
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE", WORKER_PODS_CREATION_BATCH_SIZE),
+        env_var("AIRFLOW__API__BASE_URL", base_url(settings)),
+    ]
+
+
+def base_url(settings: AirflowSettings) -> str:
+    """The UI address users open, for links in logs, callbacks and e-mails."""
+    return settings.base_url or PORT_FORWARD_BASE_URL
+
+
+# --- containers ------------------------------------------------------------------------------
+
+def airflow_mounts(with_pod_template: bool = True) -> list[dict]:
+    mounts = [
+        {"name": "dags", "mountPath": DAGS_MOUNT, "readOnly": True},
+        {"name": "logs", "mountPath": LOGS_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True},
+    ]
+    if with_pod_template:
+        mounts.append({"name": "config", "mountPath": POD_TEMPLATE_PATH, "subPath": "pod_template_file.yaml",
+                       "readOnly": True})
+    return mounts
+
+
+def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources: str,
+                      probes: dict | None = None, ports: list[dict] | None = None,
+                      command: list[str] | None = None, env: list[dict] | None = None) -> dict:
+    container = {
+        "name": name,
+        "image": spec.settings.image,
+        "imagePullPolicy": image_pull_policy(spec.settings.image),
+        "args": args,
+        "env": env if env is not None else airflow_env(spec),
+        "resources": spec.settings.resources[resources].to_k8s(),
+        "securityContext": container_security(AIRFLOW_UID, 0),
+        "volumeMounts": airflow_mounts(),
+    }
+    if command:
+        container["command"] = command
+    if ports:
+        container["ports"] = ports
+    container.update(probes or {})
+    return container
+
+
+def job_check_command(job_type: str) -> list[str]:
+    return ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
+
+
+def job_process_container(spec: WorkloadSpec, name: str, job_type: str) -> dict:
+    """scheduler, dag-processor or triggerer: `airflow <name>`, probed by `airflow jobs check`."""
+    check = job_check_command(job_type)
+    # `airflow jobs check` costs 2.5-3.8 CPU-seconds (measured, docs/benchmarks.md): on half of a 250m
+    # request that is up to ~31 s; 60 s leaves twice that, so a busy node does not fail a healthy process.
+    return airflow_container(spec, name, shutdown.relayed(["airflow", name]), name, probes={
+        "startupProbe": exec_probe(check, period=10, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=12),
+        "livenessProbe": exec_probe(check, period=60, timeout=EXEC_PROBE_TIMEOUT_SECONDS, failures=5,
+                                    initial_delay=10),
+    })
+
+
+def scheduler_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "scheduler", "SchedulerJob")
+
+
+def dag_processor_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "dag-processor", "DagProcessorJob")
+
+
+def triggerer_container(spec: WorkloadSpec) -> dict:
+    return job_process_container(spec, "triggerer", "TriggererJob")
+
+
+def api_server_container(spec: WorkloadSpec) -> dict:
+    return airflow_container(
+        spec, "api-server", shutdown.relayed(["airflow", "api-server", "--port", str(API_PORT)]), "api-server",
+        ports=[{"name": "api", "containerPort": API_PORT, "protocol": "TCP"}],
+        probes={
+            "startupProbe": http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=12),
+            "livenessProbe": http_probe(HEALTH_PATH, "api", period=15, timeout=5, failures=5),
+            "readinessProbe": http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=3),
+        })

@@ -224,3 +224,14 @@ def test_pull_request_previews_run_as_the_preview_account():
     for entry in preview["strategy"]["matrix"]["include"]:
         assert identity(entry["service_account"], "PREVIEW_SA") == {entry["stack"].upper()}
         assert not identity(entry["service_account"], "DEPLOYER_SA")
+
+
+def test_pull_request_refuses_unacknowledged_data_loss_on_prod_with_the_change_plan():
+    """The PR's config change is planned against its base branch; `changes_cli --base` exits 1 on prod for a change
+    that replaces the database, its bucket or namespace unless acknowledged (rehearse/changes_cli.py)."""
+    test_job = jobs("pull-request")["test"]
+    checkout = steps_using(test_job, "actions/checkout@")[0]
+    assert checkout["with"].get("fetch-depth") == 0, "the base branch must be in the clone for --base"
+    runs = "\n".join(step.get("run", "") for step in test_job["steps"])
+    assert re.search(r"rehearse\.changes_cli --stack \"\$\{stack\}\" --base \"origin/\$\{BASE_REF\}\"", runs)
+    assert re.search(r"for stack in [^;]*\bprod\b", runs)

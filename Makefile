@@ -8,16 +8,19 @@ PY := $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
+	@echo "==> [1/4] $(VENV): the program's and tests' pinned packages (requirements.txt; ~1 min on a fresh machine)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
 .venv-checkov/.installed: requirements-checkov.txt
+	@echo "==> [2/4] .venv-checkov: the policy scanner (requirements-checkov.txt; ~1 min on a fresh machine)"
 	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 .venv-airflow/.installed: requirements-airflow.txt
+	@echo "==> [3/4] .venv-airflow: real Airflow for the integration tests (requirements-airflow.txt; ~2 min on a fresh machine)"
 	test -x .venv-airflow/bin/python || $(PYTHON) -m venv .venv-airflow
 	.venv-airflow/bin/pip install -q --disable-pip-version-check -r requirements-airflow.txt
 	touch $@
@@ -25,6 +28,7 @@ $(VENV)/.installed: requirements.txt
 tool-venvs: .venv-checkov/.installed .venv-airflow/.installed
 
 postgres:
+	@echo "==> [4/4] PostgreSQL on 127.0.0.1:5432 for the integration tests (installs Debian's package if missing)"
 	bash scripts/ensure-postgres.sh
 
 ## Offline preview of STACK (dev|prod): resource tree, build/$(STACK)/resources.json and manifests/
@@ -48,10 +52,12 @@ golden: venv
 
 ## Fast suite: unit tests under mocks, manifest schema validation and policy checks
 unit: venv .venv-checkov/.installed
+	@echo "==> pytest: the fast suite (no integration tests; ~2 min)"
 	$(PY) -m pytest -q -m "not integration"
 
 ## Whole suite: unit + checkov scan + real PostgreSQL and real Airflow
 test: venv tool-venvs postgres
+	@echo "==> pytest: the whole suite, unit then real PostgreSQL and Airflow (~10 min on 2 cores; a dot per test)"
 	$(PY) -m pytest -q
 
 ## Lint .github/ (actionlint + shellcheck, pinned in requirements.txt); also part of `make unit`/`make test`
@@ -59,6 +65,7 @@ lint-workflows: venv
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
 
 bench: venv tool-venvs postgres
+	@echo "==> bench: the benchmark figures (real Airflow, a 10-minute soak; each phase announces itself)"
 	$(PY) -m tests.bench
 
 clean:

@@ -40,6 +40,11 @@ from tests.integration.pod import ROOT, reset_dir
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
+def announce(step: str) -> None:
+    """Say what the next minutes are spent on (stderr: the figures on stdout stay one line each)."""
+    print(f"==> bench: {step}", file=sys.stderr, flush=True)
+
+
 def timed(command: list[str]) -> float:
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,8 +136,10 @@ def main() -> int:
     parser.add_argument("--history-commits", type=int, default=300, help="commits of the git-bundle history repo")
     parser.add_argument("--blob-kib", type=int, default=256, help="incompressible KiB rewritten by each commit")
     args = parser.parse_args()
+    announce("connection budgets from the rendered manifests")
     connection_budgets()
 
+    announce("offline preview wall time (dev, prod), then the unit suite (~2 min)")
     with tempfile.TemporaryDirectory() as out:
         for stack in ("dev", "prod"):
             seconds = timed([PYTHON, "-m", "preview", "--stack", stack, "--out", out])
@@ -140,6 +147,7 @@ def main() -> int:
     seconds = timed([PYTHON, "-m", "pytest", "-q", "-m", "not integration", "-p", "no:cacheprovider"])
     print(f"unit_suite_wall_time_s: {seconds:.2f}", flush=True)
 
+    announce("real Airflow on PostgreSQL: migrate, start the rendered pod, time the api-server and DAG sync")
     objects = render_dev()
     prepare_database(objects)
     migrate_and_create_admin(objects)
@@ -170,9 +178,11 @@ def main() -> int:
           f"(n={len(latencies)}, git-sync period {sync.period:.0f}s, dag-processor refresh {refresh}s)", flush=True)
     print(f"trigger_to_task_start_p50_s: {statistics.median(starts):.1f}")
     print(f"trigger_to_task_start_p95_s: {percentile(starts, 0.95):.1f} (n={len(starts)}, KubernetesExecutor)")
+    announce("git-bundle mode: DAG sync latency, then task start cost on a repository with history")
     bundle_latency(args.commits)
     bundle_task_start(args.history_commits, args.blob_kib)
     if args.soak_seconds > 0:
+        announce(f"the two-pod soak ({args.soak_seconds:.0f} s)")
         long_soak(objects, args.soak_seconds)
     return 0
 

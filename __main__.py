@@ -11,11 +11,14 @@ from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
 from components.network import Network
 from components.registry import Registry
+from components.schedule import APIS as PAUSE_APIS, ActiveHoursSchedule
 from components.services import REQUIRED_APIS, ProjectServices
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
-apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS})
+paused_by_schedule = cfg.pause.enabled  # the pause workflow then owns pool sizes and the database's activation
+apis = ProjectServices(f"{name}-apis", {"project": project,
+                                        "services": REQUIRED_APIS + (PAUSE_APIS if paused_by_schedule else ())})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
@@ -27,12 +30,13 @@ identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name},
 registry = Registry(name, {"project": project, "location": region, **cfg.registry.as_args(), "reader_members": [
     pulumi.Output.concat("serviceAccount:", identity.node_service_account_email)]}, after_apis)
 database = Database(name, {"project": project, "region": region, "network_id": network.network_id,
-                           "labels": cfg.labels, **cfg.database.as_args()},
+                           "labels": cfg.labels, "pause_managed": paused_by_schedule, **cfg.database.as_args()},
                     pulumi.ResourceOptions(depends_on=[apis.ready, network.private_services_connection],
                                            protect=cfg.database.pulumi_protect))
 cluster = Cluster(name, {"project": project, "network_id": network.network_id, "subnet_id": network.subnet_id,
                          "master_cidr": cfg.network.master_cidr, "labels": cfg.labels,
-                         "node_service_account": identity.node_service_account_email, **cfg.cluster.as_args()},
+                         "node_service_account": identity.node_service_account_email,
+                         "pause_managed": paused_by_schedule, **cfg.cluster.as_args()},
                   after_apis)
 workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
     "workload_pool": cluster.workload_pool, "namespace": cfg.airflow.namespace,
@@ -48,6 +52,12 @@ airflow = AirflowWorkload(name, {
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
+schedule = paused_by_schedule and ActiveHoursSchedule(name, {
+    "project": project, "region": region, "cluster_location": cfg.cluster.location, "cluster_name": cluster.name,
+    "node_pools": cluster.node_pools, "instance_name": database.instance_name, "namespace": cfg.airflow.namespace,
+    "active_hours": cfg.pause.active_hours, "paused": cfg.pause.paused, "drain_minutes": cfg.pause.drain_minutes},
+    after_apis)
+
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)
 pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -61,3 +71,5 @@ pulumi.export("logs_bucket", logs.url)
 pulumi.export("airflow_namespace", airflow.namespace)
 pulumi.export("airflow_ui_service", airflow.ui_service_name)
 pulumi.export("airflow_admin_password", airflow.admin_password)
+if schedule:
+    pulumi.export("wake_command", schedule.wake_command)

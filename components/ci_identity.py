@@ -25,6 +25,7 @@ import pulumi_random as random
 
 from .common import child_options, type_token
 from .identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES
+from .schedule import INVOKER_ROLE
 from .network import SERVICE_NETWORKING_AGENT_ROLE
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -71,6 +72,10 @@ DEPLOYER_ROLES: Mapping[str, str] = {
     "roles/resourcemanager.projectIamAdmin": "grant the node and Airflow accounts and the Service Networking agent "
                                              "their project roles; an IAM condition limits it to exactly those "
                                              "roles (GRANTABLE_ROLES)",
+    # A stack with activeHours or paused (components/schedule.py):
+    "roles/cloudscheduler.admin": "the pause schedule's Cloud Scheduler jobs (create, update, pause, delete)",
+    "roles/workflows.editor": "the pause schedule's workflow (create, update, delete; no IAM on workflows)",
+    "roles/iam.roleAdmin": "the pause workflow's custom role, exactly the permissions its calls need",
 }
 # The preview account's project roles: what `pulumi preview` (no --refresh) of __main__.py reads.
 PREVIEW_ROLES: Mapping[str, str] = {
@@ -80,7 +85,9 @@ PREVIEW_ROLES: Mapping[str, str] = {
                               "provider/pkg/provider/provider.go at 94977969, Create and Update on preview)",
 }
 # The only roles the deployer may grant at project level: what components/identity.py and network.py grant.
-GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE}))
+# The pause workflow's custom role (projects/P/roles/<namePrefix>_pause) is not listed: its name depends on the
+# project and namePrefix, which the bootstrap does not know (docs/operations.md, Pausing outside working hours).
+GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE, INVOKER_ROLE}))
 # Object verbs without object IAM (as LOGS_BUCKET_ROLE in components/identity.py).
 STATE_BUCKET_ROLE = "roles/storage.objectUser"
 # A preview of a file ("diy") backend reads the checkpoint and writes nothing: no lock (diyBackend.Preview

@@ -86,6 +86,13 @@ class ClusterArgs(TypedDict):
     """Refuse to delete the cluster (default True)."""
     labels: NotRequired[dict]
     """Resource labels."""
+    pause_managed: NotRequired[bool]
+    """A pause schedule sizes the node pools (components/schedule.py): their autoscaling and node count are
+    left to it (ignoreChanges), so a `pulumi up` while paused neither wakes the pools nor fights the schedule."""
+
+
+# What the pause workflow changes on a node pool (rehearse/drift_rules.yaml, node-pool-*-under-pause).
+PAUSE_MANAGED_POOL_FIELDS = ["autoscaling", "nodeCount"]
 
 
 class Cluster(pulumi.ComponentResource):
@@ -94,6 +101,8 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     workload_pool: pulumi.Output[str]
     provider: k8s.Provider
+    node_pools: list[tuple[pulumi.Output[str], int, int]]
+    """Standard mode: (name, autoscaler min, max) of each node pool; what a resume restores."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Cluster"), name, {}, opts)
@@ -156,6 +165,7 @@ class Cluster(pulumi.ComponentResource):
             resource_labels=args.get("labels"),
         )
         node_pools: list[gcp.container.NodePool] = []
+        self.node_pools = []
         if autopilot:
             cluster = gcp.container.Cluster(
                 f"{name}-gke", enable_autopilot=True,
@@ -180,8 +190,10 @@ class Cluster(pulumi.ComponentResource):
                 # The default pool is gone; a diff on its node_config would otherwise replace the cluster.
                 **common, opts=child_options(self, opts, ignore_changes=["nodeConfig", "initialNodeCount"]))
             node_pools.append(self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts))
+            self.node_pools.append((node_pools[-1].name, args.get("node_min_count", 1), args.get("node_max_count", 3)))
             if args.get("spot_pool"):
                 node_pools.append(self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts))
+                self.node_pools.append((node_pools[-1].name, 0, args.get("spot_max_count", 5)))
 
         # The kubeconfig (and so the Kubernetes provider) uses the endpoint this cluster actually opens.
         if dns_access:
@@ -251,4 +263,4 @@ class Cluster(pulumi.ComponentResource):
                 taints=[gcp.container.NodePoolNodeConfigTaintArgs(**SPOT_TAINT)] if spot else None,
                 resource_labels=args.get("labels"),
             ),
-            opts=child_options(self, opts))
+            opts=child_options(self, opts, ignore_changes=PAUSE_MANAGED_POOL_FIELDS if args.get("pause_managed") else None))

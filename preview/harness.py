@@ -221,6 +221,15 @@ class StackMocks(Mocks):
             email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
             outputs.update(email=email, member=f"serviceAccount:{email}")
             resource_id = f"projects/{project}/services/{inputs['service']}"
+        elif typ == "gcp:workflows/workflow:Workflow":
+            resource_id = f"projects/{project}/locations/{location}/workflows/{physical_name}"
+            outputs.update(name=physical_name, state="ACTIVE", revisionId="000001-abc")
+        elif typ == "gcp:cloudscheduler/job:Job":
+            resource_id = f"projects/{project}/locations/{location}/jobs/{physical_name}"
+            outputs.update(name=physical_name, state="PAUSED" if inputs.get("paused") else "ENABLED")
+        elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            resource_id = f"projects/{project}/roles/{inputs['roleId']}"
+            outputs.update(name=resource_id, deleted=False, stage=inputs.get("stage", "GA"))
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):

@@ -15,7 +15,8 @@ from .database import POSTGRES_VERSIONS
 from .reader import PROJECT, ConfigError, PulumiConfigSource
 from .settings import (AIRFLOW_VERSION, CLOUD_SQL_PROXY_IMAGE, DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES,
                        GIT_SYNC_IMAGE, KUBERNETES_SCHEMA_VERSION, AirflowSettings, ClusterSettings,
-                       ContainerResources, DatabaseSettings, NetworkSettings, RegistrySettings, StackConfig)
+                       ContainerResources, DatabaseSettings, NetworkSettings, PauseSettings, RegistrySettings,
+                       StackConfig)
 from .stack import ENVIRONMENTS, load_stack_config
 
 __all__ = [
@@ -23,6 +24,6 @@ __all__ = [
     "DEFAULT_RESOURCES", "ENVIRONMENTS", "GIT_SYNC_IMAGE", "GIT_SYNC_ONLY_KEYS", "KUBERNETES_SCHEMA_VERSION",
     "MIN_KUBERNETES_MINOR", "POSTGRES_VERSIONS", "PROJECT", "RELEASE_CHANNELS", "SERVICE_TYPES",
     "AirflowSettings", "ClusterSettings", "ConfigError", "ContainerResources", "DatabaseSettings",
-    "NetworkSettings", "PulumiConfigSource", "RegistrySettings", "StackConfig",
+    "NetworkSettings", "PauseSettings", "PulumiConfigSource", "RegistrySettings", "StackConfig",
     "image_problem", "is_valid_git_url", "load_stack_config", "_quantity",
 ]

@@ -9,6 +9,7 @@ from typing import Mapping, Optional
 import pulumi
 
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from .schedule import ActiveHours
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
 AIRFLOW_VERSION = "3.3.2"
@@ -153,6 +154,19 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class PauseSettings:
+    """When the stack sleeps (components/schedule.py): `active_hours` (None: always on) and `paused`."""
+    active_hours: Optional[ActiveHours] = None
+    paused: bool = False
+    drain_minutes: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a pause schedule exists: the workflow then owns node pool sizes and the database's activation."""
+        return self.active_hours is not None or self.paused
+
+
+@dataclass(frozen=True)
 class StackConfig:
     project: str
     region: str
@@ -166,6 +180,7 @@ class StackConfig:
     logs_force_destroy: bool
     airflow: AirflowSettings
     labels: Mapping[str, str] = field(default_factory=dict)
+    pause: PauseSettings = field(default_factory=PauseSettings)
 
     @property
     def is_prod(self) -> bool:

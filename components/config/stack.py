@@ -12,6 +12,7 @@ from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
 from .declared import declarations, unknown_key_problems
 from .network import RETIRED_KEY, _read_network
+from .pause import _read_pause
 from .reader import PROJECT, ConfigError, PulumiConfigSource, _parse_list, _Reader
 from .registry import read_keep_tag_prefixes, warn_if_image_ages_out
 from .settings import RegistrySettings, StackConfig
@@ -70,6 +71,7 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         keep_tag_prefixes=read_keep_tag_prefixes(reader),
     )
     airflow = _read_airflow(reader, environment, deploying, name_prefix)
+    pause = _read_pause(reader, is_prod, cluster.mode)
     warn_if_image_ages_out(airflow.image, project, region, registry.repository_id, registry.keep_tag_prefixes)
     _check_connection_budget(reader, database, airflow)
     # Read by the offline change plan (`make changes BASE=...`), which refuses unacknowledged data loss on
@@ -93,4 +95,5 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         logs_force_destroy=logs_force_destroy,
         airflow=airflow,
         labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
+        pause=pause,
     )

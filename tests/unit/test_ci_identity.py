@@ -225,7 +225,13 @@ def test_preview_account_cannot_deploy(bootstrap):
 def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap, dev, autopilot):
     expression = grants(bootstrap, "pulumi-deploy-prod")["roles/resourcemanager.projectIamAdmin"]["condition"]["expression"]
     # Exactly the project roles the program itself grants (a grant outside the list fails the deploy).
-    granted = {r.inputs["role"] for c in (dev, autopilot) for r in c.of_type(PROJECT_MEMBER)}
+    scheduled = run_stack("dev", activeHours="Mon-Fri 08:00-18:00 Europe/Berlin")
+    granted = {r.inputs["role"] for c in (dev, autopilot, scheduled) for r in c.of_type(PROJECT_MEMBER)}
+    # The pause workflow's per-stack custom role is the one grant the condition cannot list (its name holds the
+    # project and namePrefix): a known gap, documented in docs/operations.md.
+    custom = {role for role in granted if role.startswith("projects/")}
+    assert custom == {"projects/my-airflow-project/roles/airflow_pause"}
+    granted -= custom
     assert set(GRANTABLE_ROLES) == granted and {*NODE_ROLES, *AIRFLOW_PROJECT_ROLES} < granted
 
     def may_grant(roles: list[str]) -> bool:

@@ -86,6 +86,13 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     "gcp:serviceaccount/iAMMember:IAMMember":
         lambda r, p: ("workload identity principal", principal) if (principal := _wi_principal(r.inputs["member"]))
         else None,
+    # projects/{project}/roles/{role_id}; a deleted role id stays taken for 7-37 days
+    # (google_project_iam_custom_role; https://cloud.google.com/iam/docs/creating-custom-roles#deleting-custom-role).
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda r, p: ("custom role", p, r.inputs["roleId"]),
+    # projects/{project}/locations/{region}/workflows/{name} (workflows_workflow).
+    "gcp:workflows/workflow:Workflow": lambda r, p: ("workflow", p, _location(r), _physical_name(r)),
+    # projects/{project}/locations/{region}/jobs/{name} (cloud_scheduler_job).
+    "gcp:cloudscheduler/job:Job": lambda r, p: ("scheduler job", p, _location(r), _physical_name(r)),
     # Inside a resource of the stack: {project}/{region}/{router}/{name} (router_nat), a node pool in its
     # cluster, databases and users in their instance, {network}:{service} (service_networking_connection),
     # grants on the stack's own repository, bucket and accounts.
@@ -213,6 +220,18 @@ def test_e2e_is_dev_in_the_same_project_under_its_own_prefix(stacks):
 def test_two_stacks_in_one_project_share_nothing_a_destroy_would_take(stacks, other):
     project = load_stack_file("dev")[0]["gcp:project"]
     assert collisions(stacks["dev"], stacks[other], project) == []
+
+
+def test_two_paused_stacks_share_no_schedule_role_or_account():
+    """The pause's workflow, jobs, custom role and accounts are named from namePrefix."""
+    project = load_stack_file("dev")[0]["gcp:project"]
+    dev_config, _ = load_stack_file("dev")
+    hours = {"airflow-gke:activeHours": "Mon-Fri 08:00-18:00 Europe/Berlin"}
+    dev = run_program("dev", {**dev_config, **hours})
+    staging = run_program("staging", {**dev_config, **hours, "airflow-gke:namePrefix": "staging",
+                                      "airflow-gke:environment": "staging"})
+    assert dev.of_type("gcp:workflows/workflow:Workflow") and dev.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert collisions(dev, staging, project) == []
 
 
 def test_what_they_do_share_is_left_alone_by_a_destroy(stacks):

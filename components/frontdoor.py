@@ -10,6 +10,7 @@ https://cloud.google.com/kubernetes-engine/docs/how-to/secure-gateway#secure-usi
 
 from __future__ import annotations
 
+import hashlib
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
@@ -25,6 +26,13 @@ DNS_TTL_SECONDS = 300
 
 def front_door_apis(dns_zone: str) -> tuple[str, ...]:
     return FRONT_DOOR_APIS + ((DNS_API,) if dns_zone else ())
+
+
+def host_suffix(host: str) -> str:
+    """Names of the objects a new host replaces (the certificate's domains and the entry's hostname are
+    ForceNew: rehearse/replace_rules_gcp.yaml) carry this, so Pulumi's create-before-replace makes the new
+    one beside the old instead of colliding with its name, and the UI keeps serving while it provisions."""
+    return hashlib.sha256(host.encode()).hexdigest()[:6]
 
 
 def dns_record_text(host: str, address: str) -> str:
@@ -64,14 +72,15 @@ class FrontDoor(pulumi.ComponentResource):
         # Google-managed, authorized by the load balancer itself (no DNS authorization record): it provisions
         # once the host's A record points at the address above.
         # https://cloud.google.com/certificate-manager/docs/domain-authorization#load-balancer
+        suffix = host_suffix(host)
         certificate = gcp.certificatemanager.Certificate(
-            f"{name}-ui-cert", project=project, name=f"{name}-ui-cert", scope="DEFAULT", labels=labels,
+            f"{name}-ui-cert", project=project, name=f"{name}-ui-cert-{suffix}", scope="DEFAULT", labels=labels,
             managed=gcp.certificatemanager.CertificateManagedArgs(domains=[host]), opts=child_options(self, opts))
         certificate_map = gcp.certificatemanager.CertificateMap(
             f"{name}-ui-certmap", project=project, name=f"{name}-ui-certmap", labels=labels,
             opts=child_options(self, opts))
         gcp.certificatemanager.CertificateMapEntry(
-            f"{name}-ui-certmap-entry", project=project, name=f"{name}-ui-certmap-entry", map=certificate_map.name,
+            f"{name}-ui-certmap-entry", project=project, name=f"{name}-ui-{suffix}", map=certificate_map.name,
             hostname=host, certificates=[certificate.id], labels=labels, opts=child_options(self, opts))
         if args.get("dns_zone"):
             gcp.dns.RecordSet(

@@ -236,3 +236,78 @@ def test_bad_front_door_config_fails_early_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as info:
         stack_settings("dev", **overrides)
     assert any(p.startswith(f"airflow-gke:{key} ") and "Fix:" in p for p in info.value.problems), info.value.problems
+
+
+# --- policy pack: no external exposure without TLS and sign-in ----------------------------------------
+
+def stack_resources(capture: Capture) -> list[tuple[str, str, dict]]:
+    return [(r.type, r.name, r.inputs) for r in capture.resources]
+
+
+def with_iap(resources):
+    out = copy.deepcopy(resources)
+    for resource_type, _, props in out:
+        if resource_type.endswith(":GCPBackendPolicy"):
+            props["spec"]["default"]["iap"] = {"enabled": True, "oauth2ClientSecret": {"name": "iap"}}
+    return out
+
+
+def test_pack_stays_within_crossguards_limit():
+    from policy import rules
+    assert len(rules.ALL_POLICIES) + len(rules.STACK_POLICIES) <= 25
+
+
+def test_stacks_without_a_front_door_pass_the_exposure_policy(private):
+    from policy import rules
+    assert rules.external_exposure_findings(stack_resources(private)) == []
+
+
+def test_the_front_door_is_flagged_until_iap_signs_users_in(public):
+    from policy import rules
+    findings = rules.external_exposure_findings(stack_resources(public))
+    assert len(findings) == 1 and "Service 'airflow-ui'" in findings[0] and "iap.enabled" in findings[0], findings
+    assert rules.external_exposure_findings(with_iap(stack_resources(public))) == []
+
+
+def _mutated(public, kind: str, mutate) -> list:
+    resources = with_iap(stack_resources(public))
+    for resource_type, _, props in resources:
+        if resource_type.endswith(f":{kind}") and (kind != "HTTPRoute" or
+                                                   props["spec"]["parentRefs"][0]["sectionName"] == "http"):
+            mutate(props)
+    return resources
+
+
+@pytest.mark.parametrize("kind, mutate, mentions", [
+    ("Gateway", lambda p: p["metadata"]["annotations"].clear(), "HTTPS listener that has a certificate"),
+    ("Gateway", lambda p: p["spec"]["listeners"].pop(0), "HTTPS listener that has a certificate"),
+    ("HTTPRoute", lambda p: p["spec"]["rules"][0].update(backendRefs=[{"name": "airflow-ui", "port": 80}]),
+     "serves plain HTTP"),
+    ("HTTPRoute", lambda p: p["spec"]["rules"][0].pop("filters"), "serves plain HTTP"),
+    ("GCPBackendPolicy", lambda p: p["spec"]["default"]["iap"].update(enabled=False), "without sign-in"),
+])
+def test_the_exposure_policy_catches(public, kind, mutate, mentions):
+    from policy import rules
+    findings = rules.external_exposure_findings(_mutated(public, kind, mutate))
+    assert findings and any(mentions in f and "Fix: " in f for f in findings), findings
+
+
+def test_the_stack_policy_reports_through_the_engine_interface(public):
+    from pulumi_policy import PolicyResource, StackValidationArgs
+
+    from policy import rules
+    resources = [PolicyResource(t, p, f"urn:{n}", n, None, None, None, [], {}) for t, n, p in stack_resources(public)]
+    reported = []
+    rules.STACK_POLICIES[0].validate(StackValidationArgs(resources), lambda m, urn=None: reported.append(m))
+    assert reported == rules.external_exposure_findings(stack_resources(public)) and reported
+
+
+# --- cost ------------------------------------------------------------------------------------------
+
+def test_cost_report_prices_the_load_balancer_and_the_certificate(public, private):
+    from preview.cost import estimate
+    items = {(i.resource, i.item): i for i in estimate(public).items}
+    rules_row = items[("airflow-gateway-airflow-ui", "load balancer forwarding rules (Gateway)")]
+    assert rules_row.quantity == 2 and rules_row.monthly_usd > 0
+    assert ("airflow-ui-cert", "Google-managed certificate") in items
+    assert not [i for i in estimate(private).items if "Gateway" in i.item or "certificate" in i.item]

@@ -311,3 +311,12 @@ def test_cost_report_prices_the_load_balancer_and_the_certificate(public, privat
     assert rules_row.quantity == 2 and rules_row.monthly_usd > 0
     assert ("airflow-ui-cert", "Google-managed certificate") in items
     assert not [i for i in estimate(private).items if "Gateway" in i.item or "certificate" in i.item]
+
+
+def test_the_gateway_api_is_on_for_every_cluster_and_enabling_it_is_an_update(private, public):
+    for capture in (private, public):
+        cluster = capture.one("gcp:container/cluster:Cluster")
+        assert cluster.inputs["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+    rules_file = Path(__file__).resolve().parents[2] / "rehearse" / "replace_rules_gcp.yaml"
+    force_new = {rule["path"] for rule in yaml.safe_load(rules_file.read_text())["types"]["gcp:container/cluster:Cluster"]}
+    assert force_new and not {p for p in force_new if p.startswith("gatewayApiConfig")}

@@ -1,0 +1,125 @@
+"""The Airflow workload's settings as plain, schema-friendly args (TypedDicts of strings, numbers, lists and
+maps), and the conversion to and from the validated `AirflowSettings` the builders read.
+
+The component takes these rather than the dataclass so that Pulumi's schema analyzer can describe it and a
+program in another language can fill it in (docs/reuse.md); this stack converts its validated settings with
+`settings_args`, and the component rebuilds exactly the same `AirflowSettings` with `settings_from_args`.
+"""
+
+import dataclasses
+from typing import Any, Mapping, NotRequired, Sequence, TypedDict
+
+import pulumi
+
+from ..config import DEFAULT_RESOURCES, AirflowSettings
+from ..config.settings import ContainerResources, FrontDoorSettings
+
+
+class ContainerResourcesArgs(TypedDict):
+    """Requests and limits of one container kind."""
+    cpu: str
+    """CPU request, e.g. `250m`."""
+    memory: str
+    """Memory request, e.g. `512Mi`."""
+    cpu_limit: str
+    """CPU limit."""
+    memory_limit: str
+    """Memory limit."""
+
+
+class UiHostArgs(TypedDict):
+    """The UI's public HTTPS entry (the FrontDoor component provides its Google Cloud objects)."""
+    ui_host: NotRequired[str]
+    """Public host name of the UI; empty: no public endpoint (the UI is reached with kubectl port-forward)."""
+    ui_dns_zone: NotRequired[str]
+    """Cloud DNS managed zone of the host; empty: the caller writes the A record."""
+
+
+class AirflowSettingsArgs(TypedDict):
+    """What the Airflow workload runs: image, DAG source, Service, sizes, secrets."""
+    namespace: str
+    """Kubernetes namespace of every object (created by the component)."""
+    image: str
+    """Airflow 3 image (apache/airflow or one built FROM it)."""
+    replicas: int
+    """Replicas of the always-on pod (scheduler, API server, DAG processor, triggerer)."""
+    dags_repo: str
+    """Git repository of the DAGs (https or ssh URL)."""
+    dags_ref: str
+    """Branch, tag or commit of the DAG repository."""
+    dags_subpath: str
+    """Folder of the DAGs inside the repository; "" for its root."""
+    git_sync_period_seconds: int
+    """How often git-sync pulls the DAG repository."""
+    git_sync_max_failures: int
+    """Consecutive git-sync failures tolerated before its liveness probe fails."""
+    dag_refresh_seconds: int
+    """How often the DAG processor lists the DAG folder."""
+    service_type: str
+    """`ClusterIP` (port-forward or the front door) or `LoadBalancer`."""
+    load_balancer_source_ranges: Sequence[str]
+    """CIDRs allowed through a `LoadBalancer` Service."""
+    allow_public_ui: bool
+    """Allow a `LoadBalancer` Service without source ranges."""
+    admin_username: str
+    """User name of the Airflow admin the migration Job creates."""
+    admin_email: str
+    """E-mail of that admin."""
+    git_credentials_kind: str
+    """`none` (public repository), `token` or `ssh`."""
+    resources: NotRequired[Mapping[str, ContainerResourcesArgs]]
+    """Container kind (scheduler, api-server, worker, ...) -> requests and limits; missing kinds keep the
+    measured defaults."""
+    metadata_retention_days: NotRequired[int]
+    """`airflow db clean` keeps this many days of metadata (weekly CronJob); 0: off. Default 90."""
+    secrets_version: NotRequired[int]
+    """Bump to regenerate the JWT secret, API secret key and admin password. Default 1."""
+    admin_password: NotRequired[pulumi.Input[str]]
+    """Admin password (a secret); missing: generated and kept in state."""
+    git_credentials: NotRequired[pulumi.Input[str]]
+    """Token or SSH private key of the DAG repository (a secret); missing: a public repository."""
+    git_ssh_known_hosts: NotRequired[str]
+    """known_hosts lines of the SSH repository host; empty: the host key is not checked."""
+    db_pool_size: NotRequired[int]
+    """SQLAlchemy pool size of every Airflow process."""
+    db_pool_max_overflow: NotRequired[int]
+    """SQLAlchemy pool overflow of every Airflow process."""
+    base_url: NotRequired[str]
+    """The UI address users open ([api] base_url); empty: the port-forward address."""
+    dag_reparse_seconds: NotRequired[int]
+    """Unchanged DAG files are re-parsed this often. Default 120."""
+    dag_source: NotRequired[str]
+    """`git-sync` (default) or `git-bundle`."""
+    front_door: NotRequired[UiHostArgs]
+    """The UI's public HTTPS entry; missing: none."""
+
+
+_NESTED = {"resources", "front_door", "load_balancer_source_ranges", "admin_password", "git_credentials"}
+
+
+def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
+    """The args that make the component rebuild `settings` exactly (unset secrets are left out)."""
+    plain = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in _NESTED}
+    secrets = {key: getattr(settings, key) for key in ("admin_password", "git_credentials")
+               if getattr(settings, key) is not None}
+    return AirflowSettingsArgs(
+        **plain, **secrets, load_balancer_source_ranges=list(settings.load_balancer_source_ranges),
+        resources={kind: ContainerResourcesArgs(**dataclasses.asdict(r)) for kind, r in settings.resources.items()},
+        front_door=UiHostArgs(**dataclasses.asdict(settings.front_door)))
+
+
+def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
+    """The validated-settings dataclass the manifest builders read; defaults for what `args` leaves out."""
+    known = {f.name for f in dataclasses.fields(AirflowSettings)}
+    unknown = set(args) - known
+    if unknown:
+        raise ValueError(f"AirflowSettingsArgs: unknown settings {sorted(unknown)}")
+    values = {k: v for k, v in args.items() if k not in _NESTED}
+    resources = {kind: ContainerResources(**r) for kind, r in (args.get("resources") or {}).items()}
+    for secret in ("admin_password", "git_credentials"):
+        if args.get(secret) is not None:
+            values[secret] = pulumi.Output.from_input(args[secret])
+    return AirflowSettings(
+        **values, load_balancer_source_ranges=tuple(args.get("load_balancer_source_ranges", ())),
+        resources={**DEFAULT_RESOURCES, **resources},
+        front_door=FrontDoorSettings(**(args.get("front_door") or {})))

@@ -6,18 +6,13 @@ Run once per project by a human with Owner (see docs/ci.md "The bootstrap stack"
 Destroy and re-run freely: the pool id carries a random suffix, so a soft-deleted pool never collides.
 """
 
-import sys
-from pathlib import Path
-
 import pulumi
 import pulumi_gcp as gcp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's components/
-
-from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity,  # noqa: E402
-                                    check_args)
-from components.config import ConfigError  # noqa: E402
-from components.services import ProjectServices  # noqa: E402
+# The components package (bootstrap/requirements.txt installs it from the repository root).
+from components.ci_identity import DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args
+from components.config import ConfigError
+from components.services import ProjectServices
 
 # Token exchange (sts), impersonation (iamcredentials), pools (iam), project IAM (cloudresourcemanager).
 BOOTSTRAP_APIS = ("iam.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com",

@@ -117,8 +117,9 @@ def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
     values = {k: v for k, v in args.items() if k not in _NESTED}
     resources = {kind: ContainerResources(**r) for kind, r in (args.get("resources") or {}).items()}
     for secret in ("admin_password", "git_credentials"):
-        if args.get(secret) is not None:
-            values[secret] = pulumi.Output.from_input(args[secret])
+        value = args.get(secret)
+        if value is not None:  # the builders apply() it: a plain string (from another language) becomes an Output
+            values[secret] = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
     return AirflowSettings(
         **values, load_balancer_source_ranges=tuple(args.get("load_balancer_source_ranges", ())),
         resources={**DEFAULT_RESOURCES, **resources},

@@ -4,6 +4,7 @@ component alone and all together, every input is documented, and type tokens car
 # No `from __future__ import annotations` here: the analyzer cannot read postponed annotations, and the
 # components below that break its rules must fail for those rules.
 import ast
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -107,3 +108,45 @@ def test_a_bare_dict_arg_fails_the_analyzer():
 
 def test_an_undocumented_arg_is_reported():
     assert undocumented(Analyzer(PACKAGE).analyze([Undocumented])) == ["Undocumented.region"]
+
+
+# --- the Airflow workload's settings: plain args in, the same validated dataclass out ---------------------------
+
+def test_airflow_settings_args_cover_every_setting():
+    from components.airflow.workload_args import AirflowSettingsArgs
+    from components.config import AirflowSettings
+    assert set(AirflowSettingsArgs.__annotations__) == {f.name for f in dataclasses.fields(AirflowSettings)}
+
+
+def test_airflow_settings_round_trip_through_args():
+    from components.airflow.workload_args import settings_args, settings_from_args
+    from components.config import DEFAULT_RESOURCES, AirflowSettings
+    from components.config.settings import ContainerResources, FrontDoorSettings
+    password, token = pulumi.Output.secret("pw"), pulumi.Output.secret("tok")
+    settings = AirflowSettings(
+        namespace="ns", image="img:1", replicas=3, dags_repo="git@example.com:d.git", dags_ref="v1", dags_subpath="",
+        git_sync_period_seconds=7, git_sync_max_failures=2, dag_refresh_seconds=9, service_type="LoadBalancer",
+        load_balancer_source_ranges=("10.0.0.0/8",), allow_public_ui=True, admin_username="root",
+        admin_email="r@example.com", git_credentials_kind="ssh",
+        resources={**DEFAULT_RESOURCES, "worker": ContainerResources("1", "2Gi", "2", "4Gi")},
+        metadata_retention_days=0, secrets_version=4, admin_password=password, git_credentials=token,
+        git_ssh_known_hosts="example.com ssh-ed25519 AAAA", db_pool_size=11, db_pool_max_overflow=12,
+        base_url="https://airflow.example.com", dag_reparse_seconds=30, dag_source="git-bundle",
+        front_door=FrontDoorSettings("airflow.example.com", "zone"))
+    assert {f.name for f in dataclasses.fields(settings)
+            if getattr(settings, f.name) == f.default} == set(), "every field differs from its default"
+    assert settings_from_args(settings_args(settings)) == settings
+
+
+def test_airflow_settings_args_refuse_unknown_keys():
+    from components.airflow.workload_args import settings_from_args
+    with pytest.raises(ValueError, match="dag_repo"):
+        settings_from_args({"dag_repo": "x"})
+
+
+def test_plain_secret_strings_become_outputs():
+    # A program in another language passes a plain (secret) string; the builders apply() it.
+    from components.airflow.workload_args import settings_from_args
+    from tests.unit.test_reuse import SETTINGS
+    settings = settings_from_args({**SETTINGS, "admin_password": "pw", "git_credentials": "tok"})
+    assert isinstance(settings.admin_password, pulumi.Output) and isinstance(settings.git_credentials, pulumi.Output)

@@ -45,7 +45,8 @@ airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
-    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
+    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
+    "protect_fernet_key": cfg.database.pulumi_protect},  # the database is unreadable without it
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 pulumi.export("cluster_name", cluster.name)

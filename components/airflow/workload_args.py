@@ -72,6 +72,8 @@ class AirflowSettingsArgs(TypedDict):
     measured defaults."""
     metadata_retention_days: NotRequired[int]
     """`airflow db clean` keeps this many days of metadata (weekly CronJob); 0: off. Default 90."""
+    fernet_key_version: NotRequired[int]
+    """Bump to add a new fernet key in front of the old one (rotation); default 1."""
     secrets_version: NotRequired[int]
     """Bump to regenerate the JWT secret, API secret key and admin password. Default 1."""
     admin_password: NotRequired[pulumi.Input[str]]

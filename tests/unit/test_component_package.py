@@ -129,7 +129,7 @@ def test_airflow_settings_round_trip_through_args():
         load_balancer_source_ranges=("10.0.0.0/8",), allow_public_ui=True, admin_username="root",
         admin_email="r@example.com", git_credentials_kind="ssh",
         resources={**DEFAULT_RESOURCES, "worker": ContainerResources("1", "2Gi", "2", "4Gi")},
-        metadata_retention_days=0, secrets_version=4, admin_password=password, git_credentials=token,
+        metadata_retention_days=0, fernet_key_version=2, secrets_version=4, admin_password=password, git_credentials=token,
         git_ssh_known_hosts="example.com ssh-ed25519 AAAA", db_pool_size=11, db_pool_max_overflow=12,
         base_url="https://airflow.example.com", dag_reparse_seconds=30, dag_source="git-bundle",
         front_door=FrontDoorSettings("airflow.example.com", "zone"))

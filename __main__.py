@@ -6,6 +6,7 @@ from components.airflow.workload import AirflowWorkload
 from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.cluster import Cluster
 from components.config import load_stack_config
+from components.config.task_access import task_ksa
 from components.database import Database
 from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
@@ -15,14 +16,18 @@ from components.services import REQUIRED_APIS, ProjectServices
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
-apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS})
+uses_secret_manager = cfg.airflow.secrets_backend == "secret-manager"
+apis = ProjectServices(f"{name}-apis", {"project": project, "services": (
+    *REQUIRED_APIS, *(("secretmanager.googleapis.com",) if uses_secret_manager else ()))})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
 logs = LogsBucket(f"{name}-logs", {"project": project, "location": region, "labels": cfg.labels,
                                    "retention_days": cfg.log_retention_days,
                                    "force_destroy": cfg.logs_force_destroy}, after_apis)
-identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name}, after_apis)
+identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name,
+                           "worker_roles": cfg.airflow.worker_roles, "task_identities": dict(cfg.airflow.task_identities),
+                           "secrets_prefix": cfg.airflow.secrets_prefix if uses_secret_manager else ""}, after_apis)
 # Images are pulled by the kubelet with the node account; no pod account needs registry access.
 registry = Registry(name, {"project": project, "location": region, **cfg.registry.as_args(), "reader_members": [
     pulumi.Output.concat("serviceAccount:", identity.node_service_account_email)]}, after_apis)
@@ -37,7 +42,8 @@ cluster = Cluster(name, {"project": project, "network_id": network.network_id, "
 workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
     "workload_pool": cluster.workload_pool, "namespace": cfg.airflow.namespace,
     "bindings": {AIRFLOW_KSA: identity.airflow_service_account_name,
-                 WORKER_KSA: identity.worker_service_account_name},
+                 WORKER_KSA: identity.worker_service_account_name,
+                 **{task_ksa(i): gsa for i, gsa in identity.task_service_account_names.items()}},
     # Stacks created before the bindings moved out of Identity keep theirs (no delete after create).
     "aliases": {AIRFLOW_KSA: [pulumi.Alias(name=f"{name}-airflow-wi", parent=identity)],
                 WORKER_KSA: [pulumi.Alias(name=f"{name}-worker-wi", parent=identity)]}}, after_apis)
@@ -45,7 +51,8 @@ airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
-    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
+    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
+    "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 pulumi.export("cluster_name", cluster.name)

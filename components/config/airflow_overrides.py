@@ -53,6 +53,7 @@ OWNED: Mapping[str, str] = {
     "dag_processor.dag_bundle_config_list": "airflow-gke:dagSource, dagsRepo, dagsRef",
     "dag_processor.bundle_refresh_check_interval": "airflow-gke:dagRefreshInterval",
     "dag_processor.stale_bundle_cleanup_interval": _FIXED,
+    "dag_processor.dag_bundle_storage_path": f"{_FIXED} (the bundle's checkout in the pod's volume)",
     "secrets.backend": "airflow-gke:secretsBackend",
     "secrets.backend_kwargs": "airflow-gke:secretsBackend and airflow-gke:secretsPrefix",
 }

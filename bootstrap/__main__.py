@@ -6,13 +6,19 @@ Run once per project by a human with Owner (see docs/ci.md "The bootstrap stack"
 Destroy and re-run freely: the pool id carries a random suffix, so a soft-deleted pool never collides.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_gcp as gcp
+import yaml
 
 # The components package (bootstrap/requirements.txt installs it from the repository root).
-from components.ci_identity import DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args
+from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args,
+                                    check_task_roles, task_roles_of_stacks)
 from components.config import ConfigError
 from components.services import ProjectServices
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the airflow-gke stacks whose task roles CI may grant
 
 # Token exchange (sts), impersonation (iamcredentials), pools (iam), project IAM (cloudresourcemanager).
 BOOTSTRAP_APIS = ("iam.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com",
@@ -25,7 +31,14 @@ pool_id = config.get("poolId") or "github"
 environments = config.get_object("environments") or list(DEFAULT_ENVIRONMENTS)
 resource_prefixes = config.get_object("resourcePrefixes") or list(DEFAULT_RESOURCE_PREFIXES)
 state_bucket = config.get("stateBucket")
+# The deployer may grant the roles the stacks give their tasks: read from the repository's stack files (the
+# stacks CI deploys) plus taskRoles for stacks configured elsewhere. Re-run after changing either.
+stack_files = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
+task_roles = sorted({*task_roles_of_stacks([(yaml.safe_load(f.read_text()) or {}).get("config") or {}
+                                            for f in stack_files]),
+                     *(config.get_object("taskRoles") or [])})
 problems = check_args(repository, pool_id, environments, resource_prefixes, state_bucket)
+problems += check_task_roles(task_roles, project)
 if problems:
     raise ConfigError(problems)
 
@@ -39,6 +52,7 @@ ci = CiIdentity("ci", {
     "environments": environments,
     "resource_prefixes": resource_prefixes,
     "state_bucket": state_bucket,
+    "task_roles": task_roles,
 }, pulumi.ResourceOptions(depends_on=[apis]))
 
 # The repository's Actions variables (docs/ci.md "Repository settings"): GCP_WORKLOAD_IDENTITY_PROVIDER_<STACK>,
@@ -47,3 +61,4 @@ pulumi.export("workload_identity_provider", ci.workload_identity_provider)
 pulumi.export("workload_identity_pool", ci.pool_id)
 pulumi.export("preview_service_account", ci.preview_email)
 pulumi.export("deployer_service_accounts", ci.deployer_emails)
+pulumi.export("grantable_task_roles", task_roles)

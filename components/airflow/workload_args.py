@@ -92,11 +92,24 @@ class AirflowSettingsArgs(TypedDict):
     """Unchanged DAG files are re-parsed this often. Default 120."""
     dag_source: NotRequired[str]
     """`git-sync` (default) or `git-bundle`."""
+    worker_roles: NotRequired[Sequence[str]]
+    """Project roles of the task pods' own Google service account (they are granted elsewhere; named here)."""
+    task_identities: NotRequired[Mapping[str, Sequence[str]]]
+    """Extra task identities: name -> project roles; a task picks one by its Kubernetes service account."""
+    secrets_backend: NotRequired[str]
+    """`none` (default) or `secret-manager`: Airflow reads connections and variables from Secret Manager."""
+    secrets_prefix: NotRequired[str]
+    """Secret ids start with <prefix>-connections- and <prefix>-variables-."""
+    secrets_project: NotRequired[str]
+    """The project whose Secret Manager holds them."""
+    airflow_config: NotRequired[Mapping[str, str]]
+    """Airflow settings, `section.key` -> value text (e.g. `core.parallelism` -> `64`)."""
     front_door: NotRequired[UiHostArgs]
     """The UI's public HTTPS entry; missing: none."""
 
 
-_NESTED = {"resources", "front_door", "load_balancer_source_ranges", "admin_password", "git_credentials"}
+_NESTED = {"resources", "front_door", "load_balancer_source_ranges", "admin_password", "git_credentials",
+           "worker_roles", "task_identities", "airflow_config"}
 
 
 def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
@@ -107,7 +120,9 @@ def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
     return AirflowSettingsArgs(
         **plain, **secrets, load_balancer_source_ranges=list(settings.load_balancer_source_ranges),
         resources={kind: ContainerResourcesArgs(**dataclasses.asdict(r)) for kind, r in settings.resources.items()},
-        front_door=UiHostArgs(**dataclasses.asdict(settings.front_door)))
+        front_door=UiHostArgs(**dataclasses.asdict(settings.front_door)), worker_roles=list(settings.worker_roles),
+        task_identities={name: list(roles) for name, roles in settings.task_identities},
+        airflow_config=dict(settings.airflow_config))
 
 
 def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
@@ -125,4 +140,9 @@ def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
     return AirflowSettings(
         **values, load_balancer_source_ranges=tuple(args.get("load_balancer_source_ranges", ())),
         resources={**DEFAULT_RESOURCES, **resources},
-        front_door=FrontDoorSettings(**(args.get("front_door") or {})))
+        front_door=FrontDoorSettings(**(args.get("front_door") or {})),
+        worker_roles=tuple(args.get("worker_roles", ())),
+        # Sorted by name, as the stack's config reader returns them.
+        task_identities=tuple((name, tuple(roles))
+                              for name, roles in sorted((args.get("task_identities") or {}).items())),
+        airflow_config=tuple(sorted((args.get("airflow_config") or {}).items())))

@@ -107,7 +107,8 @@ def test_wheel_built_at_a_tag_has_its_version_and_every_module(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
-    expected = {str(p.relative_to(source)) for p in (source / "components").rglob("*.py")}
+    expected = {str(p.relative_to(source)) for p in (source / "components").rglob("*") if p.is_file()}
+    assert "components/config/airflow_config_reference.json" in expected  # data files ship too
     assert expected <= names
     assert "Version: 1.2.0" in metadata.splitlines()
     assert "Requires-Dist: pulumi-gcp<11,>=10.2.0" in metadata.splitlines()

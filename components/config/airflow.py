@@ -13,6 +13,7 @@ from ..airflow.pod import git_sync_liveness
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .reader import _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
+from .ui_access import read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
@@ -211,6 +212,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
                                allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
         dag_source=dag_source,
+        ui_access=tuple(read_ui_access(reader).items()),
     )
 
 

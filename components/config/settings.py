@@ -150,6 +150,8 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    # uiAccess (ui_access.py): (Airflow role, IAM members) pairs; empty = no IAP sign-in, FAB passwords only.
+    ui_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

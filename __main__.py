@@ -11,11 +11,13 @@ from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
 from components.network import Network
 from components.registry import Registry
-from components.services import REQUIRED_APIS, ProjectServices
+from components.services import IAP_API, REQUIRED_APIS, ProjectServices
+from components.ui_access import UiAccess
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
-apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS})
+apis = ProjectServices(f"{name}-apis", {"project": project,
+                                       "services": REQUIRED_APIS + ((IAP_API,) if cfg.airflow.ui_access else ())})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
@@ -47,6 +49,8 @@ airflow = AirflowWorkload(name, {
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
+if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
+    UiAccess(f"{name}-ui-access", {"project": project, "access": cfg.airflow.ui_access}, after_apis)
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)

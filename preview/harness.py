@@ -221,6 +221,10 @@ class StackMocks(Mocks):
             email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
             outputs.update(email=email, member=f"serviceAccount:{email}")
             resource_id = f"projects/{project}/services/{inputs['service']}"
+        elif typ == "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+            # The provider's id: "<resource> <role> <member>" (tpgiamresource/resource_iam_member.go).
+            resource_id = f"projects/{project}/iap_web/compute {inputs['role']} {inputs['member']}"
+            outputs.update(project=project, etag=f"BwY{seed[:6].hex()}")
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):

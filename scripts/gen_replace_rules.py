@@ -42,6 +42,9 @@ TYPES: dict[str, tuple[list[str], list[str]]] = {
     "gcp:container/nodePool:NodePool": (
         ["container/resource_container_node_pool.go", "container/node_config.go"],
         ["ResourceContainerNodePool", "schemaNodePool"]),
+    "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember": (
+        ["iap/iam_iap_web_type_compute.go", "../tpgiamresource/resource_iam_member.go"],
+        ["IapWebTypeComputeIamSchema", "IamMemberBaseSchema"]),
     "gcp:projects/iAMMember:IAMMember": (
         ["resourcemanager/iam_project.go", "../tpgiamresource/resource_iam_member.go"],
         ["IamProjectSchema", "IamMemberBaseSchema"]),

@@ -27,7 +27,6 @@ MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_EXAMPLE = "'[\"user:you@example.com\"]'"
 
 
 def member_problem(member: Any) -> str | None:
@@ -58,9 +57,8 @@ def read_ui_access(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
     access: dict[str, tuple[str, ...]] = {}
     for role, members in value.items():
         if role not in AIRFLOW_ROLES:
-            reader.fail(f"{KEY}.{role}", members, f"an Airflow role among {', '.join(AIRFLOW_ROLES)}",
-                        fix=f"{reader.path_fix(f'{KEY}.{role}', verb='rm')}, then "
-                            f"pulumi config set --path '{reader.full_key(KEY)}.Viewer' {_EXAMPLE}")
+            reader.fail(f"{KEY}.{role}", members, f"an Airflow role among {', '.join(AIRFLOW_ROLES)} (move these "
+                        "members under one of them)", fix=reader.path_fix(f"{KEY}.{role}", verb="rm"))
             continue
         if not isinstance(members, list):
             reader.fail(f"{KEY}.{role}", members, "a list of members",

@@ -65,12 +65,6 @@ def iap_grants(access: Sequence[tuple[str, Sequence[str]]], host: str = "") -> l
             for m in members_of(access)]
 
 
-def backend_policy_iap(access: Sequence[tuple[str, Sequence[str]]]) -> Optional[dict]:
-    """`spec.default.iap` of the api-server's GCPBackendPolicy: on (Google-managed OAuth client) when anyone
-    is to sign in, else None (the front door stays as it is)."""
-    return {"enabled": True} if members_of(access) else None
-
-
 class UiAccess(pulumi.ComponentResource):
     """One IAP accessor grant per uiAccess member."""
 

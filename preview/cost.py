@@ -31,7 +31,9 @@ NAT = "gcp:compute/routerNat:RouterNat"
 REGISTRY = "gcp:artifactregistry/repository:Repository"
 BUCKET = "gcp:storage/bucket:Bucket"
 K8S_SERVICE = "kubernetes:core/v1:Service"
-PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET)
+CERTIFICATE = "gcp:certificatemanager/certificate:Certificate"
+CERTIFICATE_MAP_ENTRY = "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
+PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, CERTIFICATE, CERTIFICATE_MAP_ENTRY)
 
 
 class PriceError(ValueError):
@@ -281,6 +283,15 @@ class _Estimator:
                     (manifest["metadata"].get("annotations") or {}) else "external"
                 self.add(resource, f"load balancer forwarding rule ({internal})", 1, "rules", rule, per_hour=True,
                          note="Service type LoadBalancer")
+            elif manifest.get("kind") == "Gateway":
+                count = int(self.prices["network"]["gateway_forwarding_rules"]["count"])
+                self.add(resource, "load balancer forwarding rules (Gateway)", count, "rules", rule, per_hour=True,
+                         note="one per listener port (HTTPS 443, HTTP 80 redirect); data processing not idle")
+
+    def certificate_manager(self, resource: Resource, key: str, item: str) -> None:
+        price = self.prices["certificate_manager"][key]
+        self.add(resource, item, 1, "per month", price["usd"], per_hour=False,
+                 note=f"first {price['free_per_project']} per project free, then ${price['usd_beyond_free']}/month each")
 
     # -- storage -----------------------------------------------------------------------------------
     def registry(self, repo: Resource) -> None:
@@ -322,6 +333,10 @@ class _Estimator:
         for nat in self.capture.of_type(NAT):
             self.nat(nat)
         self.load_balancers()
+        for certificate in self.capture.of_type(CERTIFICATE):
+            self.certificate_manager(certificate, "certificate_per_month", "Google-managed certificate")
+        for entry in self.capture.of_type(CERTIFICATE_MAP_ENTRY):
+            self.certificate_manager(entry, "map_entry_per_month", "certificate map entry")
         for repo in self.capture.of_type(REGISTRY):
             self.registry(repo)
         for bucket in self.capture.of_type(BUCKET):

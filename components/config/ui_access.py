@@ -41,11 +41,15 @@ def member_problem(member: Any) -> str | None:
     return None if _EMAIL.match(value) else f"{kind}: followed by an e-mail address"
 
 
-def read_ui_access(reader: _Reader) -> Mapping[str, tuple[str, ...]]:
-    """The validated role -> members map (roles in AIRFLOW_ROLES order, members as given, de-duplicated)."""
+def read_ui_access(reader: _Reader, has_front_door: bool) -> Mapping[str, tuple[str, ...]]:
+    """The validated role -> members map (roles in AIRFLOW_ROLES order, members as given, de-duplicated).
+    IAP sits on the front door's load balancer: without airflow-gke:uiHost nobody could sign in."""
     raw = reader.raw(KEY)
     if raw is None:
         return {}
+    if not has_front_door and raw not in ({}, "{}"):
+        reader.fail("uiHost", "", "set when airflow-gke:uiAccess is (IAP signs people in at the front door)",
+                    example="airflow.your-company.com")
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:

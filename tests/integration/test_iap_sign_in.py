@@ -26,7 +26,7 @@ ACCESS = {"Admin": ["user:ana@example.com"], "Viewer": ["domain:example.com"]}
 
 @pytest.fixture(scope="module")
 def signed_in_objects(rendered) -> list[dict]:
-    capture = run_program("dev", stack_config("dev", uiAccess=json.dumps(ACCESS)))
+    capture = run_program("dev", stack_config("dev", uiAccess=json.dumps(ACCESS), uiHost="airflow.acme-data.io"))
     _, manifests_dir = write_outputs(capture, ROOT / "build" / "dev-iap")
     objects = load_manifests(manifests_dir)
     # Same stack, same database and secrets as the session's migrated database (mocks are deterministic).

@@ -9,17 +9,19 @@ import pytest
 import yaml
 
 from components.config import ConfigError, load_stack_config
-from components.ui_access import IAP_ACCESSOR_ROLE, backend_policy_iap, iap_grants
+from components.airflow.pod.iap_sign_in import backend_policy_iap
+from components.ui_access import IAP_ACCESSOR_ROLE, iap_grants
 from tests.conftest import run_stack
 from tests.unit.test_config import assert_valid_set_command, config_with, load, problem_for
 
 GRANT = "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember"
+HOST = "airflow.acme-data.io"
 ACCESS = {"Admin": ["user:ana@example.com"], "Op": ["serviceAccount:ci@acme-data-123.iam.gserviceaccount.com"],
           "Viewer": ["domain:example.com", "group:data@example.com", "user:ana@example.com"]}
 
 
 def test_a_valid_map_is_kept_in_role_order():
-    access = dict(load(uiAccess=json.dumps(ACCESS)).airflow.ui_access)
+    access = dict(load(uiAccess=json.dumps(ACCESS), uiHost=HOST).airflow.ui_access)
     assert list(access) == ["Viewer", "Op", "Admin"]
     assert access["Viewer"] == ("domain:example.com", "group:data@example.com", "user:ana@example.com")
 
@@ -36,10 +38,17 @@ def test_a_valid_map_is_kept_in_role_order():
 ])
 def test_a_bad_map_fails_before_any_resource_naming_key_value_and_fix(value, key):
     with pytest.raises(ConfigError) as info:
-        load_stack_config(config_with(uiAccess=json.dumps(value)))
+        load_stack_config(config_with(uiAccess=json.dumps(value), uiHost=HOST))
     problem = problem_for(info.value, f"airflow-gke:{key}")
     assert "Fix: pulumi config" in problem
     assert_valid_set_command(problem, f"airflow-gke:{key.split('[')[0].split('.')[0]}")
+
+
+def test_sign_in_needs_the_front_door():
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(uiAccess=json.dumps(ACCESS)))
+    assert_valid_set_command(problem_for(info.value, "airflow-gke:uiHost"), "airflow-gke:uiHost")
+    assert not load(uiAccess="{}").airflow.ui_access
 
 
 def test_each_member_gets_iap_access_once_whatever_its_roles():
@@ -51,20 +60,23 @@ def test_each_member_gets_iap_access_once_whatever_its_roles():
     assert hosted[0]["condition"]["expression"] == 'request.host == "airflow.example.com"'
 
 
-def test_the_backend_policy_turns_iap_on_only_when_someone_signs_in():
-    assert backend_policy_iap((("Viewer", ("user:a@example.com",)),)) == {"enabled": True}
-    assert backend_policy_iap(()) is None
+def test_the_backend_policy_turns_iap_on_only_when_someone_signs_in(signed_in):
+    policy = next(m for m in _objects(signed_in) if m["kind"] == "GCPBackendPolicy")
+    assert policy["spec"]["default"]["iap"] == {"enabled": True}
+    assert backend_policy_iap(load(uiHost=HOST).airflow) is None
 
 
 @pytest.fixture(scope="module")
 def signed_in():
-    return run_stack("dev", uiAccess=json.dumps(ACCESS))
+    return run_stack("dev", uiAccess=json.dumps(ACCESS), uiHost=HOST)
 
 
 def test_the_program_grants_every_member_and_enables_the_iap_api(signed_in):
     grants = signed_in.of_type(GRANT)
     assert sorted(g.inputs["member"] for g in grants) == sorted(set(sum(ACCESS.values(), [])))
     assert all(g.inputs["role"] == IAP_ACCESSOR_ROLE and g.inputs["project"] for g in grants)
+    # Limited to this UI's host: IAP grants on projects/P/iap_web/compute cover every IAP backend of the project.
+    assert {g.inputs["condition"]["expression"] for g in grants} == {f'request.host == "{HOST}"'}
     apis = {r.inputs["service"] for r in signed_in.of_type("gcp:projects/service:Service")}
     assert "iap.googleapis.com" in apis
 

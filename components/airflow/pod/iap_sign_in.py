@@ -48,5 +48,12 @@ def module_mounts(settings: AirflowSettings) -> list[dict]:
             for key in MODULES]
 
 
+def backend_policy_iap(settings: AirflowSettings) -> dict | None:
+    """`spec.default.iap` of the UI's GCPBackendPolicy: on, with the Google-managed OAuth client (no clientID
+    or oauth2ClientSecret: optional from GKE 1.29.9-gke.1251000, GKE "Configure Gateway resources using
+    Policies", https://cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources#configure_iap)."""
+    return {"enabled": True} if signs_in_with_iap(settings) else None
+
+
 def config_map_data(settings: AirflowSettings) -> dict[str, str]:
     return {key: (AUTH_DIR / key).read_text() for key in MODULES} if signs_in_with_iap(settings) else {}

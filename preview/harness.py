@@ -243,6 +243,10 @@ class StackMocks(Mocks):
         elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             resource_id = f"projects/{project}/roles/{inputs['roleId']}"
             outputs.update(name=resource_id, deleted=False, stage=inputs.get("stage", "GA"))
+        elif typ == "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+            # The provider's id: "<resource> <role> <member>" (tpgiamresource/resource_iam_member.go).
+            resource_id = f"projects/{project}/iap_web/compute {inputs['role']} {inputs['member']}"
+            outputs.update(project=project, etag=f"BwY{seed[:6].hex()}")
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):

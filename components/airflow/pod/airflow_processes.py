@@ -11,12 +11,11 @@ from ...config import AirflowSettings
 from ...config.connection_budget import API_SERVER_WORKERS
 from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
                              WorkloadSpec)
-from . import shutdown
+from . import iap_sign_in, shutdown
 from .settings_env import secrets_backend_env, user_settings_env
 from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
                      secret_env)
 
-FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 HEALTH_PATH = "/api/v2/monitor/health"
 EXEC_PROBE_TIMEOUT_SECONDS = 60
 # The KubernetesExecutor default creates one worker pod per scheduler loop; a fan-out of 50 tasks
@@ -35,7 +34,7 @@ def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__CORE__DAGS_FOLDER", spec.dags_folder),
         env_var("AIRFLOW__CORE__LOAD_EXAMPLES", "False"),
         env_var("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", spec.execution_api_url),
-        env_var("AIRFLOW__CORE__AUTH_MANAGER", FAB_AUTH_MANAGER),
+        env_var("AIRFLOW__CORE__AUTH_MANAGER", iap_sign_in.auth_manager(spec.settings)),
         env_var("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
         env_var("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", spec.remote_log_folder),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.settings.namespace),
@@ -62,6 +61,7 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
         *secrets_backend_env(spec.settings),  # not on task pods: they ask the execution API (settings_env.py)
+        *iap_sign_in.sign_in_env(spec.settings),
     ]
 
 
@@ -111,7 +111,7 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
         "env": env if env is not None else airflow_env(spec),
         "resources": spec.settings.resources[resources].to_k8s(),
         "securityContext": container_security(AIRFLOW_UID, 0),
-        "volumeMounts": airflow_mounts(),
+        "volumeMounts": [*airflow_mounts(), *iap_sign_in.module_mounts(spec.settings)],
     }
     if command:
         container["command"] = command

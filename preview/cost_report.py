@@ -111,8 +111,8 @@ class CostReport:
             "paused": self.schedule.paused,
             "environment": self.environment,
             "goals": {"dev_idle_monthly_usd": self.dev_goal, "within_dev_goal": self.within_dev_goal,
-                      **{name: {"limit": limit, "figure": figure, "met": figure <= limit}
-                         for name, (limit, figure) in self.goals().items()},
+                      "applying": {name: {"limit": limit, "figure": figure, "met": figure <= limit}
+                                   for name, (limit, figure) in self.goals().items()},
                       "composer_small_idle_monthly_usd": [composer["low"], composer["high"]]},
             "notes": self.notes,
         }

@@ -7,6 +7,7 @@ from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.cluster import Cluster
 from components.config import load_stack_config
 from components.database import Database
+from components.frontdoor import FrontDoor, front_door_apis
 from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
 from components.network import Network
@@ -17,8 +18,9 @@ from components.services import REQUIRED_APIS, ProjectServices
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
 paused_by_schedule = cfg.pause.enabled  # the pause workflow then owns pool sizes and the database's activation
-apis = ProjectServices(f"{name}-apis", {"project": project,
-                                        "services": REQUIRED_APIS + (PAUSE_APIS if paused_by_schedule else ())})
+ui = cfg.airflow.front_door  # airflow-gke:uiHost: a public HTTPS front door, else port-forward only
+apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS + (
+    PAUSE_APIS if paused_by_schedule else ()) + (front_door_apis(ui.ui_dns_zone) if ui.enabled else ())})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
@@ -45,11 +47,15 @@ workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
     # Stacks created before the bindings moved out of Identity keep theirs (no delete after create).
     "aliases": {AIRFLOW_KSA: [pulumi.Alias(name=f"{name}-airflow-wi", parent=identity)],
                 WORKER_KSA: [pulumi.Alias(name=f"{name}-worker-wi", parent=identity)]}}, after_apis)
+front_door = FrontDoor(name, {"project": project, "host": ui.ui_host, "dns_zone": ui.ui_dns_zone,
+                                "labels": cfg.labels}, after_apis) if ui.enabled else None
 airflow = AirflowWorkload(name, {
     "settings": cfg.airflow, "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
-    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
+    "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
+    **({"front_door": {"address_name": front_door.address_name,
+                       "certificate_map_name": front_door.certificate_map_name}} if front_door else {})},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {
@@ -73,3 +79,7 @@ pulumi.export("airflow_ui_service", airflow.ui_service_name)
 pulumi.export("airflow_admin_password", airflow.admin_password)
 if schedule:
     pulumi.export("wake_command", schedule.wake_command)
+if front_door:
+    pulumi.export("ui_url", f"https://{ui.ui_host}")
+    pulumi.export("ui_address", front_door.address)
+    pulumi.export("ui_dns_record", front_door.dns_record)

@@ -159,6 +159,12 @@ class Cluster(pulumi.ComponentResource):
                     issue_client_certificate=False)),
             enable_legacy_abac=False,
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: NetworkPolicy enforcement built in
+            # GKE's Gateway controller and the Gateway API CRDs, for the UI's front door (airflow-gke:uiHost).
+            # On for every stack so turning uiHost on later does not touch the cluster; an in-place update
+            # (gateway_api_config is not ForceNew: google/services/container/resource_container_cluster.go,
+            # hashicorp/terraform-provider-google@e03b7622a26cf4e878f90bdccaca6aa3d03a7999, update at L5172).
+            # https://cloud.google.com/kubernetes-engine/docs/how-to/deploying-gateways#enable-gateway
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
                 daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(
                     start_time="03:00")),

@@ -33,7 +33,10 @@ SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 NAT = "gcp:compute/routerNat:RouterNat"
 REGISTRY = "gcp:artifactregistry/repository:Repository"
 BUCKET = "gcp:storage/bucket:Bucket"
-PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, *FORWARDING_RULES, ALERT_POLICY, UPTIME_CHECK)
+CERTIFICATE = "gcp:certificatemanager/certificate:Certificate"
+CERTIFICATE_MAP_ENTRY = "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
+PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, CERTIFICATE, CERTIFICATE_MAP_ENTRY,
+                *FORWARDING_RULES, ALERT_POLICY, UPTIME_CHECK)
 # GCS soft delete keeps deleted objects (billed) this long unless the bucket sets softDeletePolicy:
 # https://cloud.google.com/storage/docs/soft-delete (default retention 7 days).
 SOFT_DELETE_DEFAULT_SECONDS = 7 * 86400
@@ -197,15 +200,6 @@ class _Estimator(UsageLines):
         self.add(nat, "NAT data processing", data, "GiB", net["nat_data_per_gib"]["usd"], per_hour=False,
                  note="assumed GiB/month through NAT (assumptions.nat_data_gib_per_month)", kept_when_paused=False)
 
-    def load_balancers(self) -> None:
-        rule = self.prices["network"]["forwarding_rule_per_hour"]["usd"]
-        for resource, manifest in self.capture.kubernetes_objects():
-            if (manifest.get("spec") or {}).get("type") == "LoadBalancer":
-                internal = "internal" if "networking.gke.io/load-balancer-type" in \
-                    (manifest["metadata"].get("annotations") or {}) else "external"
-                self.add(resource, f"load balancer forwarding rule ({internal})", 1, "rules", rule, per_hour=True,
-                         note="Service type LoadBalancer")
-
     # -- storage -----------------------------------------------------------------------------------
     def registry(self, repo: Resource) -> None:
         ar = self.prices["storage"]["artifact_registry_per_gib_month"]
@@ -254,6 +248,10 @@ class _Estimator(UsageLines):
         self.flow_logs()
         self.load_balancers()
         self.front_door()
+        for certificate in self.capture.of_type(CERTIFICATE):
+            self.certificate_manager(certificate, "certificate_per_month", "Google-managed certificate")
+        for entry in self.capture.of_type(CERTIFICATE_MAP_ENTRY):
+            self.certificate_manager(entry, "map_entry_per_month", "certificate map entry")
         for repo in self.capture.of_type(REGISTRY):
             self.registry(repo)
         for bucket in self.capture.of_type(BUCKET):

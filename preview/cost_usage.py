@@ -46,11 +46,29 @@ class UsageLines:
                  note=f"assumed {volume:g} GiB/month; the first {ingestion['free_gib_per_project']} GiB per project free")
 
     # -- front door and monitoring: priced when declared ----------------------------------------------
+    def load_balancers(self) -> None:
+        rule = self.prices["network"]["forwarding_rule_per_hour"]["usd"]
+        for resource, manifest in self.capture.kubernetes_objects():
+            if (manifest.get("spec") or {}).get("type") == "LoadBalancer":
+                internal = "internal" if "networking.gke.io/load-balancer-type" in \
+                    (manifest["metadata"].get("annotations") or {}) else "external"
+                self.add(resource, f"load balancer forwarding rule ({internal})", 1, "rules", rule, per_hour=True,
+                         note="Service type LoadBalancer")
+            elif manifest.get("kind") == "Gateway":
+                count = int(self.prices["network"]["gateway_forwarding_rules"]["count"])
+                self.add(resource, "load balancer forwarding rules (Gateway)", count, "rules", rule, per_hour=True,
+                         note="one per listener port (HTTPS 443, HTTP 80 redirect); data processing not idle")
+
     def front_door(self) -> None:
         rule = self.prices["network"]["forwarding_rule_per_hour"]["usd"]
         for resource in self.capture.resources:
             if resource.type in FORWARDING_RULES:
                 self.add(resource, "forwarding rule (front door)", 1, "rules", rule, per_hour=True)
+
+    def certificate_manager(self, resource: Resource, key: str, item: str) -> None:
+        price = self.prices["certificate_manager"][key]
+        self.add(resource, item, 1, "per month", price["usd"], per_hour=False,
+                 note=f"first {price['free_per_project']} per project free, then ${price['usd_beyond_free']}/month each")
 
     def monitoring(self) -> None:
         prices = self.prices["monitoring"]

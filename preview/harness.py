@@ -215,7 +215,20 @@ class StackMocks(Mocks):
             outputs.update(name=physical_name,
                            selfLink=f"https://www.googleapis.com/compute/v1/{resource_id}")
             if typ.endswith("GlobalAddress"):
-                outputs.setdefault("address", "10.50.0.0")
+                # An EXTERNAL address is a public IP Google picks (a documentation range here, RFC 5737).
+                external = inputs.get("addressType", "EXTERNAL") == "EXTERNAL"
+                outputs.setdefault("address", _ip(seed, "203.0.113") if external else "10.50.0.0")
+        elif typ.startswith("gcp:certificatemanager/"):
+            # projects/P/locations/global/{certificates,certificateMaps,certificateMaps/M/certificateMapEntries}/N
+            collection = {"Certificate": "certificates", "CertificateMap": "certificateMaps"}.get(
+                typ.split(":")[-1], f"certificateMaps/{inputs.get('map')}/certificateMapEntries")
+            resource_id = f"projects/{project}/locations/{inputs.get('location') or 'global'}/{collection}/{physical_name}"
+            outputs.update(name=physical_name)
+            if typ.endswith(":Certificate"):
+                # Load balancer authorization: PROVISIONING until the host's A record points at the load balancer.
+                outputs["managed"] = {**(inputs.get("managed") or {}), "state": "PROVISIONING"}
+        elif typ == "gcp:dns/recordSet:RecordSet":
+            resource_id = f"projects/{project}/managedZones/{inputs['managedZone']}/rrsets/{inputs['name']}/{inputs['type']}"
         elif typ == "gcp:projects/serviceIdentity:ServiceIdentity":
             agent = inputs["service"].split(".")[0].replace("servicenetworking", "service-networking")
             email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"

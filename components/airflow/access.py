@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .front_door import GOOGLE_FRONT_END_RANGES
 from .workload_spec import (AIRFLOW_KSA, API_PORT, API_SERVICE_NAME, DEPLOYMENT_NAME, ROLE_NAME, UI_SERVICE_NAME,
                             UI_SERVICE_PORT, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata,
                             selector)
@@ -60,9 +61,25 @@ def pod_launcher_binding(spec: WorkloadSpec) -> dict:
             "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.settings.namespace}]}
 
 
+def api_ingress_rules(spec: WorkloadSpec) -> list[dict]:
+    """Who reaches the API/UI port of the Airflow pods: the namespace's own pods (task pods call the execution
+    API); with airflow-gke:uiHost the Gateway's load balancer, whose proxies and health checks come from
+    Google's front-end ranges; with a LoadBalancer Service, anyone (the load balancer's own source ranges
+    filter the clients, and its traffic reaches the pods through the nodes). kubectl port-forward enters the
+    pod's own network namespace, and the kubelet's probes come from the node, which NetworkPolicy always
+    admits (https://kubernetes.io/docs/concepts/services-networking/network-policies/)."""
+    ports = [{"port": API_PORT, "protocol": "TCP"}]
+    if spec.settings.service_type != "ClusterIP":
+        return [{"ports": ports}]
+    rules = [{"from": [{"podSelector": {}}], "ports": ports}]
+    if spec.settings.front_door.enabled:
+        rules.append({"from": [{"ipBlock": {"cidr": cidr}} for cidr in GOOGLE_FRONT_END_RANGES], "ports": ports})
+    return rules
+
+
 def network_policies(spec: WorkloadSpec) -> list[dict]:
-    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to
-    everyone: the UI Service and task pods) and the task pods' log server to the Airflow pods."""
+    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to the clients
+    api_ingress_rules names) and the task pods' log server to the Airflow pods."""
     def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": metadata(spec, name, component),
@@ -70,8 +87,7 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
 
     return [
         policy("default-deny-ingress", "network", {}, []),
-        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
-               [{"ports": [{"port": API_PORT, "protocol": "TCP"}]}]),
+        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")}, api_ingress_rules(spec)),
         policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
                [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
                  "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),

@@ -16,6 +16,8 @@ from ..config import AirflowSettings
 from . import access
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
+from .front_door import OBJECTS as FRONT_DOOR_OBJECTS
+from .front_door import FrontDoorNames, front_door_objects
 from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
 from .pod import git_bundle
@@ -67,6 +69,8 @@ class AirflowWorkloadArgs(TypedDict):
     """gs://bucket that receives remote task logs."""
     instance: NotRequired[str]
     """Value of the app.kubernetes.io/instance label (default: the component name)."""
+    front_door: NotRequired[dict]
+    """With settings.front_door enabled: {"address_name", "certificate_map_name"} of components/frontdoor.py."""
 
 
 class AirflowWorkload(pulumi.ComponentResource):
@@ -165,6 +169,8 @@ class AirflowWorkload(pulumi.ComponentResource):
                           after_namespace + workload_inputs)
         self._declare(f"{name}-ui", "Service", spec.apply(access.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(access.api_service), opts, after_namespace)
+        if settings.front_door.enabled:
+            self._declare_front_door(name, spec, args["front_door"], opts, after_namespace)
         if settings.metadata_retention_days > 0:
             self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])
@@ -182,6 +188,18 @@ class AirflowWorkload(pulumi.ComponentResource):
             "execution_api_url": self.execution_api_url,
             "admin_password": self.admin_password,
         })
+
+    def _declare_front_door(self, name: str, spec: pulumi.Output[WorkloadSpec], names: dict,
+                            opts: Optional[pulumi.ResourceOptions], depends_on: list) -> None:
+        """Gateway API and GKE policy objects: custom resources, whose CRDs GKE installs with the Gateway API."""
+        objects = pulumi.Output.all(spec, names["address_name"], names["certificate_map_name"]).apply(
+            lambda v: front_door_objects(v[0], FrontDoorNames(v[1], v[2])))
+        for index, (api_version, kind, object_name) in enumerate(FRONT_DOOR_OBJECTS):
+            manifest = objects.apply(lambda o, i=index: o[i])
+            k8s.apiextensions.CustomResource(
+                f"{name}-{kind.lower()}-{object_name}", api_version=api_version, kind=kind,
+                metadata=manifest["metadata"], spec=manifest["spec"],
+                opts=child_options(self, opts, depends_on=depends_on))
 
     def _declare(self, resource_name: str, kind: str, manifest: pulumi.Output[dict],
                  opts: Optional[pulumi.ResourceOptions], depends_on: Optional[list] = None) -> pulumi.CustomResource:

@@ -11,6 +11,7 @@ import pulumi
 
 from ..airflow.pod import git_sync_liveness
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from .front_door import read_front_door
 from .reader import _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 
@@ -156,6 +157,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
                         "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
                         fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
 
+    front_door = read_front_door(reader, service_type, deploying)
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
 
@@ -208,9 +210,11 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         resources=_read_resources(reader, maintenance_cpu_limit),
         db_pool_size=reader.integer("dbPoolSize", DEFAULT_POOL_SIZE, 1, 50),
         db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
-        base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
+        # With a front door, links in the UI and e-mails point at it unless baseUrl says otherwise.
+        base_url=reader.string("baseUrl", f"https://{front_door.ui_host}" if front_door.enabled else "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
                                allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
         dag_source=dag_source,
+        front_door=front_door,
     )
 
 

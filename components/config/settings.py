@@ -121,6 +121,17 @@ DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
 
 
 @dataclass(frozen=True)
+class FrontDoorSettings:
+    """The UI's public HTTPS entry (components/frontdoor.py, components/airflow/front_door.py)."""
+    ui_host: str = ""  # empty: no public endpoint; the UI is reached with kubectl port-forward
+    ui_dns_zone: str = ""  # empty: the user creates the A record (stack output ui_dns_record)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ui_host)
+
+
+@dataclass(frozen=True)
 class AirflowSettings:
     namespace: str
     image: str
@@ -151,6 +162,7 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    front_door: FrontDoorSettings = FrontDoorSettings()
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,15 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
         lambda r, p: ("subnetwork", p, _location(r), _physical_name(r)),
     "gcp:compute/router:Router": lambda r, p: ("router", p, _location(r), _physical_name(r)),  # regions/R/routers/N
     "gcp:compute/globalAddress:GlobalAddress": lambda r, p: ("global address", p, _physical_name(r)),
+    # projects/{project}/locations/{location}/certificates/{name} and .../certificateMaps/{name}
+    # (certificate_manager_certificate, certificate_manager_certificate_map; location "global" unless set).
+    "gcp:certificatemanager/certificate:Certificate":
+        lambda r, p: ("certificate", p, r.inputs.get("location") or "global", _physical_name(r)),
+    "gcp:certificatemanager/certificateMap:CertificateMap": lambda r, p: ("certificate map", p, _physical_name(r)),
+    # projects/{project}/managedZones/{zone}/rrsets/{name}/{type} (dns_record_set): the host is the user's, so
+    # two stacks with one uiHost collide here (as they would at the load balancer).
+    "gcp:dns/recordSet:RecordSet":
+        lambda r, p: ("dns record", p, r.inputs["managedZone"], r.inputs["name"], r.inputs["type"]),
     # "unique within the project and location" (container_cluster `name`).
     "gcp:container/cluster:Cluster": lambda r, p: ("gke cluster", p, _location(r), _physical_name(r)),
     # google_project_iam_member is non-authoritative: the member is granted and, on delete, revoked,
@@ -97,6 +106,7 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     # cluster, databases and users in their instance, {network}:{service} (service_networking_connection),
     # grants on the stack's own repository, bucket and accounts.
     "gcp:compute/routerNat:RouterNat": lambda r, p: None,
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda r, p: None,  # inside its map
     "gcp:container/nodePool:NodePool": lambda r, p: None,
     "gcp:sql/database:Database": lambda r, p: None,
     "gcp:sql/user:User": lambda r, p: None,
@@ -390,3 +400,17 @@ def test_e2e_names_its_own_registry_and_namespace_even_when_dev_sets_them(tmp_pa
     config = e2e_config(tmp_path)
     # Unset, or the Pulumi.yaml default "" (the program then derives both from namePrefix).
     assert config.get("airflow-gke:registryRepository", "") == "" and config.get("airflow-gke:namespace", "") == ""
+
+
+def test_two_front_doors_in_one_project_collide_only_on_a_shared_host():
+    """The front door's address, certificate and map derive from the namePrefix; its DNS record is the host's."""
+    project = load_stack_file("dev")[0]["gcp:project"]
+    dev_config, _ = load_stack_file("dev")
+    def front_door(prefix: str, host: str) -> Capture:
+        return run_program(prefix, {**dev_config, "airflow-gke:namePrefix": prefix, "airflow-gke:uiHost": host,
+                                    "airflow-gke:uiDnsZone": "acme-public"})
+    dev = front_door("airflow", "airflow.acme-data.io")
+    assert dev.of_type("gcp:certificatemanager/certificate:Certificate")
+    assert collisions(dev, front_door("staging", "staging.acme-data.io"), project) == []
+    found = collisions(dev, front_door("staging", "airflow.acme-data.io"), project)
+    assert found and all("'dns record'" in c for c in found), found

@@ -314,6 +314,8 @@ class Capture:
     outputs: dict
     secret_outputs: set[str]
     skipped_secrets: list[str]
+    # The config the program ran with (full keys): the cost report reads the pause schedule from it.
+    config: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.type == typ]
@@ -408,4 +410,4 @@ def run_program(stack: str = "dev", config: Optional[dict[str, str]] = None, pro
     with contextlib.nullcontext() if deploying else offline_preview():
         _sync_await(run_pulumi_func(run_and_collect_exports))
     return Capture(stack=stack, resources=list(monitor.records), outputs=outputs, secret_outputs=secret_outputs,
-                   skipped_secrets=skipped)
+                   skipped_secrets=skipped, config=dict(config))

@@ -19,10 +19,11 @@ from .network import Network
 from .registry import Registry
 from .schedule import ActiveHoursSchedule
 from .services import ProjectServices
+from .ui_access import UiAccess
 
 DISTRIBUTION = "airflow-gke-components"  # pyproject.toml [project] name
 COMPONENTS = (Network, Database, Cluster, Registry, Identity, WorkloadIdentityBindings, LogsBucket,
-              ProjectServices, CiIdentity, FrontDoor, ActiveHoursSchedule, AirflowWorkload)
+              ProjectServices, CiIdentity, FrontDoor, ActiveHoursSchedule, AirflowWorkload, UiAccess)
 
 
 def package_version() -> str:

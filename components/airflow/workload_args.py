@@ -104,12 +104,14 @@ class AirflowSettingsArgs(TypedDict):
     """The project whose Secret Manager holds them."""
     airflow_config: NotRequired[Mapping[str, str]]
     """Airflow settings, `section.key` -> value text (e.g. `core.parallelism` -> `64`)."""
+    ui_access: NotRequired[Mapping[str, Sequence[str]]]
+    """IAP sign-in: Airflow role (Viewer, User, Op, Admin) -> IAM members; missing or empty: passwords only."""
     front_door: NotRequired[UiHostArgs]
     """The UI's public HTTPS entry; missing: none."""
 
 
 _NESTED = {"resources", "front_door", "load_balancer_source_ranges", "admin_password", "git_credentials",
-           "worker_roles", "task_identities", "airflow_config"}
+           "worker_roles", "task_identities", "airflow_config", "ui_access"}
 
 
 def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
@@ -122,7 +124,8 @@ def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
         resources={kind: ContainerResourcesArgs(**dataclasses.asdict(r)) for kind, r in settings.resources.items()},
         front_door=UiHostArgs(**dataclasses.asdict(settings.front_door)), worker_roles=list(settings.worker_roles),
         task_identities={name: list(roles) for name, roles in settings.task_identities},
-        airflow_config=dict(settings.airflow_config))
+        airflow_config=dict(settings.airflow_config),
+        ui_access={role: list(members) for role, members in settings.ui_access})
 
 
 def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
@@ -145,4 +148,6 @@ def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
         # Sorted by name, as the stack's config reader returns them.
         task_identities=tuple((name, tuple(roles))
                               for name, roles in sorted((args.get("task_identities") or {}).items())),
-        airflow_config=tuple(sorted((args.get("airflow_config") or {}).items())))
+        airflow_config=tuple(sorted((args.get("airflow_config") or {}).items())),
+        # In the caller's order (the stack's reader: lowest role first); IAP grants are declared in it.
+        ui_access=tuple((role, tuple(members)) for role, members in (args.get("ui_access") or {}).items()))

@@ -21,7 +21,7 @@ from components.package import COMPONENTS
 
 # Written out, so that dropping a component from the package is a visible change of this list.
 EXPECTED = {"Network", "Database", "Cluster", "Registry", "Identity", "WorkloadIdentityBindings", "LogsBucket",
-            "ProjectServices", "CiIdentity", "FrontDoor", "ActiveHoursSchedule", "AirflowWorkload"}
+            "ProjectServices", "CiIdentity", "FrontDoor", "ActiveHoursSchedule", "AirflowWorkload", "UiAccess"}
 
 
 def undocumented(result) -> list[str]:
@@ -135,7 +135,8 @@ def test_airflow_settings_round_trip_through_args():
         front_door=FrontDoorSettings("airflow.example.com", "zone"), worker_roles=("roles/bigquery.jobUser",),
         task_identities=(("analytics", ("roles/bigquery.dataViewer",)), ("loader", ())),
         secrets_backend="secret-manager", secrets_prefix="af", secrets_project="p",
-        airflow_config=(("core.parallelism", "64"), ("scheduler.min_file_process_interval", "30")))
+        airflow_config=(("core.parallelism", "64"), ("scheduler.min_file_process_interval", "30")),
+        ui_access=(("Viewer", ("group:all@example.com",)), ("Admin", ("user:a@example.com",))))
     assert {f.name for f in dataclasses.fields(settings)
             if getattr(settings, f.name) == f.default} == set(), "every field differs from its default"
     assert settings_from_args(settings_args(settings)) == settings

@@ -92,8 +92,8 @@ needs_backend = pytest.mark.skipif(
 def test_wheel_built_at_a_tag_has_its_version_and_every_module(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(ROOT / "components", source / "components", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml",):
-        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "auth", source / "auth", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", source / "pyproject.toml")
     (source / "docs").mkdir()
     shutil.copy(ROOT / "docs" / "reuse.md", source / "docs" / "reuse.md")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
@@ -109,6 +109,9 @@ def test_wheel_built_at_a_tag_has_its_version_and_every_module(tmp_path):
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     expected = {str(p.relative_to(source)) for p in (source / "components").rglob("*") if p.is_file()}
     assert "components/config/airflow_config_reference.json" in expected  # data files ship too
+    # Read from <root>/auth by the workload (iap_sign_in.AUTH_DIR): installed, <root> is site-packages.
+    from components.airflow.pod.iap_sign_in import AUTH_DIR, MODULES
+    assert AUTH_DIR == ROOT / "auth" and {f"auth/{m}" for m in MODULES} <= names
     assert expected <= names
     assert "Version: 1.2.0" in metadata.splitlines()
     assert "Requires-Dist: pulumi-gcp<11,>=10.2.0" in metadata.splitlines()

@@ -14,11 +14,11 @@ import yaml
 
 # The components package (bootstrap/requirements.txt installs it from the repository root).
 from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args,
-                                    check_task_roles, task_roles_of_stacks)
+                                    check_task_roles, pause_roles_of_stacks, task_roles_of_stacks)
 from components.config import ConfigError
 from components.services import ProjectServices
 
-REPO_ROOT = Path(__file__).resolve().parent.parent  # the airflow-gke stacks whose task roles CI may grant
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the airflow-gke stacks whose roles CI may grant
 
 # Token exchange (sts), impersonation (iamcredentials), pools (iam), project IAM (cloudresourcemanager).
 BOOTSTRAP_APIS = ("iam.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com",
@@ -33,9 +33,11 @@ resource_prefixes = config.get_object("resourcePrefixes") or list(DEFAULT_RESOUR
 state_bucket = config.get("stateBucket")
 # The deployer may grant the roles the stacks give their tasks: read from the repository's stack files (the
 # stacks CI deploys) plus taskRoles for stacks configured elsewhere. Re-run after changing either.
-stack_files = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
-task_roles = sorted({*task_roles_of_stacks([(yaml.safe_load(f.read_text()) or {}).get("config") or {}
-                                            for f in stack_files]),
+# The same goes for the pause workflow's custom role of each committed stack that sleeps (its name holds the
+# stack's namePrefix).
+stack_configs = [(yaml.safe_load(f.read_text()) or {}).get("config") or {}
+                 for f in sorted(REPO_ROOT.glob("Pulumi.*.yaml"))]
+task_roles = sorted({*task_roles_of_stacks(stack_configs), *pause_roles_of_stacks(stack_configs, project),
                      *(config.get_object("taskRoles") or [])})
 problems = check_args(repository, pool_id, environments, resource_prefixes, state_bucket)
 problems += check_task_roles(task_roles, project)

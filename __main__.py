@@ -69,13 +69,14 @@ airflow = AirflowWorkload(name, {
     "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
-    UiAccess(f"{name}-ui-access", {"project": project, "access": dict(cfg.airflow.ui_access), "host": ui.ui_host},
-             after_apis)
+    UiAccess(f"{name}-ui-access", {"project": project, "access": dict(cfg.airflow.ui_access),
+                                   "host": ui.ui_host}, after_apis)
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {
     "project": project, "region": region, "cluster_location": cfg.cluster.location, "cluster_name": cluster.name,
     "node_pools": cluster.node_pools, "instance_name": database.instance_name, "namespace": cfg.airflow.namespace,
-    "active_hours": str(cfg.pause.active_hours or ""), "paused": cfg.pause.paused, "drain_minutes": cfg.pause.drain_minutes},
+    "active_hours": str(cfg.pause.active_hours or ""), "paused": cfg.pause.paused,
+    "drain_minutes": cfg.pause.drain_minutes},
     after_apis)
 
 pulumi.export("cluster_name", cluster.name)

@@ -55,7 +55,8 @@ airflow = AirflowWorkload(name, {
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
     **({"front_door": {"address_name": front_door.address_name,
-                       "certificate_map_name": front_door.certificate_map_name}} if front_door else {})},
+                       "certificate_map_name": front_door.certificate_map_name}} if front_door else {}),
+    "protect_fernet_key": cfg.database.pulumi_protect},  # the database is unreadable without it
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {

@@ -18,6 +18,7 @@ from .config_map import config_map
 from .dag_processor import dag_processor_deployment
 from .front_door import OBJECTS as FRONT_DOOR_OBJECTS
 from .front_door import FrontDoorNames, front_door_objects
+from .fernet import KEY_BYTES, fernet_key_value, fernet_keys
 from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
 from .pod import git_bundle
@@ -71,6 +72,9 @@ class AirflowWorkloadArgs(TypedDict):
     """Value of the app.kubernetes.io/instance label (default: the component name)."""
     front_door: NotRequired[dict]
     """With settings.front_door enabled: {"address_name", "certificate_map_name"} of components/frontdoor.py."""
+    protect_fernet_key: NotRequired[bool]
+    """Pulumi `protect` on the fernet keys Airflow reads (default False): on wherever the database is
+    protected, since the database is unreadable without them."""
 
 
 class AirflowWorkload(pulumi.ComponentResource):
@@ -84,8 +88,13 @@ class AirflowWorkload(pulumi.ComponentResource):
         settings = args["settings"]
 
         # Generated once, kept in Pulumi state: stable across `pulumi up` (every process and every
-        # replica signs and verifies with the same JWT secret). Rotate by replacing the resource.
-        fernet_key = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child_options(self, opts))
+        # replica signs and verifies with the same JWT secret). The fernet keys: fernet.py.
+        read_keys = []
+        for key in fernet_keys(name, settings.fernet_key_version, args.get("protect_fernet_key", False)):
+            resource = random.RandomId(key.resource_name, byte_length=KEY_BYTES,
+                                       opts=child_options(self, opts, protect=key.protect))
+            if key.read:
+                read_keys.append(resource.b64_url)
         # Rotation is a config change: bumping secretsVersion changes the keepers, so new values.
         keepers = {"version": str(settings.secrets_version)}
         jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, keepers=keepers,
@@ -102,7 +111,7 @@ class AirflowWorkload(pulumi.ComponentResource):
             SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
                 args["database_user"], args["database_password"], args["database_name"]).apply(
                 lambda v: sql_alchemy_conn(*v)),
-            SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: fernet_key.b64_url.apply(lambda key: key + "="),
+            SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: pulumi.Output.all(*read_keys).apply(fernet_key_value),
             SECRET_KEYS["AIRFLOW__API_AUTH__JWT_SECRET"]: jwt_secret.result,
             SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
             ADMIN_PASSWORD_KEY: admin_password,

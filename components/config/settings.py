@@ -151,6 +151,7 @@ class AirflowSettings:
     resources: Mapping[str, ContainerResources]
     metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
     secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
+    fernet_key_version: int = 1  # bump to add a new fernet key before the old one (airflow/fernet.py)
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from preview.harness import ROOT, load_stack_file, run_program
-from rehearse.changes import (DATA_LOSS_TYPES, GCP_RULES, Rules, changed_paths, conditional_replace, plan,
+from rehearse.changes import (DATA_LOSS_NAMES, DATA_LOSS_TYPES, GCP_RULES, Rules, changed_paths, conditional_replace, plan,
                               provider_replaced, _suppressed)
 from rehearse.changes_cli import (ACK_KEY, check_change, declared_keys, load_alternates, plan_all, text_table,
                                   write)
@@ -80,7 +80,7 @@ def test_a_replaced_cluster_replaces_the_provider_and_the_namespace(plans, stack
 def test_renaming_everything_loses_the_data(plans, stack):
     entry = plans[stack]["namePrefix"]
     lost = {r.split()[0] for r in entry["data_loss_resources"]}
-    assert lost == {t.split(":")[-1] for t in DATA_LOSS_TYPES}
+    assert lost == {t.split(":")[-1] for t in [*DATA_LOSS_TYPES, *(t for t, _ in DATA_LOSS_NAMES)]}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

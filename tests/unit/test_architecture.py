@@ -15,7 +15,7 @@ from preview.harness import Capture
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "architecture.svg"
-REGENERATE = "make preview STACK=dev && cp build/dev/architecture.svg docs/architecture.svg"
+REGENERATE = "make docs (or: make preview STACK=dev && cp build/dev/architecture.svg docs/architecture.svg)"
 
 
 def records(capture: Capture) -> list[dict]:

@@ -21,7 +21,7 @@ EXEC_PROBE_TIMEOUT_SECONDS = 60
 # The KubernetesExecutor default creates one worker pod per scheduler loop; a fan-out of 50 tasks
 # then takes 50 loops. 16 per loop with concurrent API calls keeps a burst within a few loops.
 WORKER_PODS_CREATION_BATCH_SIZE = 16
-# Where users open the UI when it is not exposed: README's `kubectl port-forward svc/airflow-ui 8080:80`.
+# Where users open the UI when it is not exposed: the README's `kubectl port-forward svc/airflow-ui 8080:80`.
 PORT_FORWARD_BASE_URL = "http://localhost:8080"
 
 

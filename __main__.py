@@ -6,6 +6,7 @@ from components.airflow.workload import AirflowWorkload
 from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.cluster import Cluster
 from components.config import load_stack_config
+from components.config.task_access import task_ksa
 from components.database import Database
 from components.frontdoor import FrontDoor, front_door_apis
 from components.identity import Identity, WorkloadIdentityBindings
@@ -19,15 +20,20 @@ cfg = load_stack_config()  # fails here, before any resource, on bad or missing 
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
 paused_by_schedule = cfg.pause.enabled  # the pause workflow then owns pool sizes and the database's activation
 ui = cfg.airflow.front_door  # airflow-gke:uiHost: a public HTTPS front door, else port-forward only
-apis = ProjectServices(f"{name}-apis", {"project": project, "services": REQUIRED_APIS + (
-    PAUSE_APIS if paused_by_schedule else ()) + (front_door_apis(ui.ui_dns_zone) if ui.enabled else ())})
+uses_secret_manager = cfg.airflow.secrets_backend == "secret-manager"
+apis = ProjectServices(f"{name}-apis", {"project": project, "services": (
+    *REQUIRED_APIS, *(PAUSE_APIS if paused_by_schedule else ()),
+    *(front_door_apis(ui.ui_dns_zone) if ui.enabled else ()),
+    *(("secretmanager.googleapis.com",) if uses_secret_manager else ()))})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
 network = Network(name, {"project": project, "region": region, **cfg.network.as_args()}, after_apis)
 logs = LogsBucket(f"{name}-logs", {"project": project, "location": region, "labels": cfg.labels,
                                    "retention_days": cfg.log_retention_days,
                                    "force_destroy": cfg.logs_force_destroy}, after_apis)
-identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name}, after_apis)
+identity = Identity(name, {"project": project, "logs_bucket": logs.bucket_name,
+                           "worker_roles": cfg.airflow.worker_roles, "task_identities": dict(cfg.airflow.task_identities),
+                           "secrets_prefix": cfg.airflow.secrets_prefix if uses_secret_manager else ""}, after_apis)
 # Images are pulled by the kubelet with the node account; no pod account needs registry access.
 registry = Registry(name, {"project": project, "location": region, **cfg.registry.as_args(), "reader_members": [
     pulumi.Output.concat("serviceAccount:", identity.node_service_account_email)]}, after_apis)
@@ -43,7 +49,8 @@ cluster = Cluster(name, {"project": project, "network_id": network.network_id, "
 workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
     "workload_pool": cluster.workload_pool, "namespace": cfg.airflow.namespace,
     "bindings": {AIRFLOW_KSA: identity.airflow_service_account_name,
-                 WORKER_KSA: identity.worker_service_account_name},
+                 WORKER_KSA: identity.worker_service_account_name,
+                 **{task_ksa(i): gsa for i, gsa in identity.task_service_account_names.items()}},
     # Stacks created before the bindings moved out of Identity keep theirs (no delete after create).
     "aliases": {AIRFLOW_KSA: [pulumi.Alias(name=f"{name}-airflow-wi", parent=identity)],
                 WORKER_KSA: [pulumi.Alias(name=f"{name}-worker-wi", parent=identity)]}}, after_apis)
@@ -56,7 +63,8 @@ airflow = AirflowWorkload(name, {
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
     **({"front_door": {"address_name": front_door.address_name,
                        "certificate_map_name": front_door.certificate_map_name}} if front_door else {}),
-    "protect_fernet_key": cfg.database.pulumi_protect},  # the database is unreadable without it
+    "protect_fernet_key": cfg.database.pulumi_protect,  # the database is unreadable without it
+    "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {

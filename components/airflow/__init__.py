@@ -11,6 +11,7 @@ Where to look, imports flowing down the list (each module imports only modules a
     git_sync.py           git-sync: the sidecar and the one-time clone (dagSource git-sync)
     cloud_sql_proxy.py    the Cloud SQL Auth Proxy native sidecar
     shutdown.py           the SIGTERM relay every Airflow process runs under
+    settings_env.py       airflowConfig env, and the Secret Manager backend env of the Airflow processes
     airflow_processes.py  scheduler, api-server, dag-processor, triggerer; the Airflow env and mounts
     git_bundle.py         dagSource git-bundle: GitDagBundle env, git connection (fetch_dag_version.py
                           is the task pod's entry point it ships)

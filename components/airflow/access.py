@@ -34,12 +34,14 @@ def api_service(spec: WorkloadSpec) -> dict:
 
 
 def service_accounts(spec: WorkloadSpec) -> list[dict]:
+    # Task identities are worker pods under another name: no Kubernetes API token either.
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": automount,
          "metadata": metadata(spec, ksa, component, {"iam.gke.io/gcp-service-account": gsa})}
         for ksa, gsa, component, automount in (
             (AIRFLOW_KSA, spec.airflow_service_account, "airflow", True),
-            (WORKER_KSA, spec.worker_service_account, "worker", False))
+            (WORKER_KSA, spec.worker_service_account, "worker", False),
+            *((ksa, gsa, "worker", False) for ksa, gsa in spec.task_service_accounts))
     ]
 
 

@@ -68,6 +68,8 @@ class AirflowWorkloadArgs(TypedDict):
     """Google service account e-mail of the task pods (Workload Identity)."""
     logs_bucket_url: pulumi.Input[str]
     """gs://bucket that receives remote task logs."""
+    task_service_accounts: NotRequired[dict[str, pulumi.Input[str]]]
+    """Kubernetes service account -> Google account e-mail of each extra task identity (Workload Identity)."""
     instance: NotRequired[str]
     """Value of the app.kubernetes.io/instance label (default: the component name)."""
     front_door: NotRequired[dict]
@@ -123,17 +125,19 @@ class AirflowWorkload(pulumi.ComponentResource):
         # Names the migration Job (not secret: a digest): a new admin password re-runs the admin step.
         admin_digest = pulumi.Output.unsecret(pulumi.Output.from_input(admin_password).apply(
             lambda password: admin_checksum(settings.admin_username, settings.admin_email, password)))
+        task_accounts = dict(args.get("task_service_accounts", {}))
         spec = pulumi.Output.all(
             args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
-            args["logs_bucket_url"], secrets_checksum, admin_digest,
+            args["logs_bucket_url"], secrets_checksum, admin_digest, *task_accounts.values(),
         ).apply(lambda values: WorkloadSpec(
             settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
             worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
-            instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5]))
+            instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5],
+            task_service_accounts=tuple(zip(task_accounts, values[6:]))))
 
         namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(access.namespace), opts)
         after_namespace = [namespace]
-        for ksa in (AIRFLOW_KSA, WORKER_KSA):
+        for ksa in (AIRFLOW_KSA, WORKER_KSA, *task_accounts):
             self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
                           spec.apply(lambda s, k=ksa: next(m for m in access.service_accounts(s)
                                                            if m["metadata"]["name"] == k)), opts, after_namespace)

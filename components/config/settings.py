@@ -163,6 +163,15 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    # What tasks reach (config/task_access.py): project roles of the worker account, extra task identities
+    # (name -> roles), and Secret Manager as the connections/variables backend ("none" or "secret-manager").
+    worker_roles: tuple[str, ...] = ()
+    task_identities: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    secrets_backend: str = "none"
+    secrets_prefix: str = ""  # secret ids start with <prefix>-connections- / <prefix>-variables-
+    secrets_project: str = ""  # the project whose Secret Manager holds them (the stack's)
+    # Airflow settings without forking (config/airflow_overrides.py): (section.key, value), sorted.
+    airflow_config: tuple[tuple[str, str], ...] = ()
     front_door: FrontDoorSettings = FrontDoorSettings()
 
 

@@ -29,6 +29,7 @@ MOVED = {
     "The Airflow pod": "docs/architecture.md",
     "DAG source: git-sync or git-bundle": "docs/dags.md",
     "Another image or size for one task": "docs/dags.md",
+    "How a task gets a Google role": "docs/dags.md",
     "Your own image": "docs/images.md",
     "What it costs (idle)": "docs/costs.md",
     "Configuration reference": "docs/configuration.md",

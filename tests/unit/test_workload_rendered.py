@@ -477,7 +477,7 @@ def test_workload_identity_links_ksa_and_google_accounts(request, fixture, overr
         assert binding.inputs["serviceAccountId"] in (account.outputs["name"], account.outputs["email"],
                                                       account.outputs.get("id"))
         assert account.urn in binding.dependencies
-    assert len(members) == 2
+    assert len(members) == 2 + len(cfg.airflow.task_identities)  # task identities: tests/unit/test_task_access.py
     if overrides:
         assert namespace == "orchestration"
 

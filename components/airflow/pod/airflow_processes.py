@@ -12,6 +12,7 @@ from ...config.connection_budget import API_SERVER_WORKERS
 from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
                              WorkloadSpec)
 from . import shutdown
+from .settings_env import secrets_backend_env, user_settings_env
 from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
                      secret_env)
 
@@ -41,6 +42,7 @@ def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
         # The image's entrypoint would otherwise poll the DB 20 times at start; task pods have no DB
         # access at all, and Airflow pods wait on `airflow db check-migrations` instead.
         env_var("CONNECTION_CHECK_MAX_COUNT", "0"),
+        *user_settings_env(spec.settings),  # airflowConfig: keys the program sets are refused at preview
     ]
 
 
@@ -59,6 +61,7 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_reparse_seconds),
         env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
+        *secrets_backend_env(spec.settings),  # not on task pods: they ask the execution API (settings_env.py)
     ]
 
 

@@ -14,7 +14,8 @@ from components.logs import LogsBucket
 from components.network import Network
 from components.registry import Registry
 from components.schedule import APIS as PAUSE_APIS, ActiveHoursSchedule
-from components.services import REQUIRED_APIS, ProjectServices
+from components.services import IAP_API, REQUIRED_APIS, ProjectServices
+from components.ui_access import UiAccess
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
@@ -23,7 +24,7 @@ ui = cfg.airflow.front_door  # airflow-gke:uiHost: a public HTTPS front door, el
 uses_secret_manager = cfg.airflow.secrets_backend == "secret-manager"
 apis = ProjectServices(f"{name}-apis", {"project": project, "services": (
     *REQUIRED_APIS, *(PAUSE_APIS if paused_by_schedule else ()),
-    *(front_door_apis(ui.ui_dns_zone) if ui.enabled else ()),
+    *(front_door_apis(ui.ui_dns_zone) if ui.enabled else ()), *((IAP_API,) if cfg.airflow.ui_access else ()),
     *(("secretmanager.googleapis.com",) if uses_secret_manager else ()))})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 
@@ -66,6 +67,9 @@ airflow = AirflowWorkload(name, {
     "protect_fernet_key": cfg.database.pulumi_protect,  # the database is unreadable without it
     "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
+if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
+    UiAccess(f"{name}-ui-access", {"project": project, "access": cfg.airflow.ui_access, "host": ui.ui_host},
+             after_apis)
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {
     "project": project, "region": region, "cluster_location": cfg.cluster.location, "cluster_name": cluster.name,

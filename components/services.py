@@ -23,6 +23,8 @@ REQUIRED_APIS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
 )
+# Only with airflow-gke:uiAccess: the IAP grants (components/ui_access.py) call it.
+IAP_API = "iap.googleapis.com"
 
 
 # APIs the program cannot enable itself: enabling any API goes through Service Usage, and the provider

@@ -243,6 +243,10 @@ class StackMocks(Mocks):
         elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             resource_id = f"projects/{project}/roles/{inputs['roleId']}"
             outputs.update(name=resource_id, deleted=False, stage=inputs.get("stage", "GA"))
+        elif typ == "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+            # The provider's id: "<resource> <role> <member>" (tpgiamresource/resource_iam_member.go).
+            resource_id = f"projects/{project}/iap_web/compute {inputs['role']} {inputs['member']}"
+            outputs.update(project=project, etag=f"BwY{seed[:6].hex()}")
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):
@@ -310,6 +314,8 @@ class Capture:
     outputs: dict
     secret_outputs: set[str]
     skipped_secrets: list[str]
+    # The config the program ran with (full keys): the cost report reads the pause schedule from it.
+    config: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.type == typ]
@@ -404,4 +410,4 @@ def run_program(stack: str = "dev", config: Optional[dict[str, str]] = None, pro
     with contextlib.nullcontext() if deploying else offline_preview():
         _sync_await(run_pulumi_func(run_and_collect_exports))
     return Capture(stack=stack, resources=list(monitor.records), outputs=outputs, secret_outputs=secret_outputs,
-                   skipped_secrets=skipped)
+                   skipped_secrets=skipped, config=dict(config))

@@ -51,6 +51,9 @@ TYPES: dict[str, tuple[list[str], list[str]]] = {
         ["container/resource_container_node_pool.go", "container/node_config.go"],
         ["ResourceContainerNodePool", "schemaNodePool"]),
     "gcp:dns/recordSet:RecordSet": (["dns/resource_dns_record_set.go"], ["ResourceDnsRecordSet"]),
+    "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember": (
+        ["iap/iam_iap_web_type_compute.go", "../tpgiamresource/resource_iam_member.go"],
+        ["IapWebTypeComputeIamSchema", "IamMemberBaseSchema"]),
     "gcp:projects/iAMMember:IAMMember": (
         ["resourcemanager/iam_project.go", "../tpgiamresource/resource_iam_member.go"],
         ["IamProjectSchema", "IamMemberBaseSchema"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .front_door import GOOGLE_FRONT_END_RANGES
+from .pod.airflow_processes import TRIGGER_LOG_SERVER_PORT
 from .workload_spec import (AIRFLOW_KSA, API_PORT, API_SERVICE_NAME, DEPLOYMENT_NAME, ROLE_NAME, UI_SERVICE_NAME,
                             UI_SERVICE_PORT, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata,
                             selector)
@@ -79,9 +80,15 @@ def api_ingress_rules(spec: WorkloadSpec) -> list[dict]:
     return rules
 
 
+# Names of network_policies(), in order: the workload declares one resource per name before the spec resolves.
+NETWORK_POLICY_NAMES = ("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress", "trigger-logs-ingress")
+
+
 def network_policies(spec: WorkloadSpec) -> list[dict]:
     """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to the clients
-    api_ingress_rules names) and the task pods' log server to the Airflow pods."""
+    api_ingress_rules names), the task pods' log server to the Airflow pods, and the triggerer's log server to
+    the Airflow pods (the api-server of any replica shows a running trigger's log by fetching it from the
+    triggerer that runs it)."""
     def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": metadata(spec, name, component),
@@ -93,6 +100,9 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
         policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
                [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
                  "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
+        policy("trigger-logs-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
+               [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
+                 "ports": [{"port": TRIGGER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
     ]
 
 

@@ -9,6 +9,9 @@ and the commit new runs get, would step back. One
 replica with the Recreate strategy leaves one writer: the old pod is gone before a new one starts
 (Kubernetes docs, Deployments, "Recreate Deployment": all existing Pods are killed before new ones are
 created). DAG parsing pauses during a rollout; scheduling goes on from the serialized DAGs.
+
+Its `logs` volume fills with one log per DAG file per day that Airflow never deletes
+(dag_processing/manager.py); the maintenance container's groomer bounds it here too (maintenance.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .deployment import always_on_pod_annotations
 from .pod import git_bundle, migrations_wait, shutdown
 from .pod.airflow_processes import dag_processor_container
 from .pod.cloud_sql_proxy import cloud_sql_proxy_container
+from .pod.maintenance import maintenance_container
 from .pod.shared import pod_security, pod_volumes
 from .workload_spec import AIRFLOW_KSA, WorkloadSpec, labels, metadata, selector
 
@@ -50,7 +54,8 @@ def dag_processor_deployment(spec: WorkloadSpec) -> Optional[dict]:
                     "initContainers": [cloud_sql_proxy_container(spec),
                                        migrations_wait.wait_for_migrations_container(spec)],
                     "containers": [git_bundle.git_bundle_container(spec, dag_processor_container(spec),
-                                                                   fetches=True)],
+                                                                   fetches=True),
+                                   git_bundle.git_bundle_container(spec, maintenance_container(spec))],
                     "volumes": pod_volumes(spec),
                 },
             },

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .pod import iap_sign_in
 from .pod.airflow_processes import HEALTH_PATH
 from .workload_spec import UI_SERVICE_NAME, UI_SERVICE_PORT, WorkloadSpec, metadata
 
@@ -87,9 +88,9 @@ def health_check_policy(spec: WorkloadSpec) -> dict:
 
 
 def identity_aware_proxy(spec: WorkloadSpec) -> Optional[dict]:
-    """spec.default.iap of the backend policy: sign-in in front of the UI. None until IAP is configured
-    (another change adds its keys here); the policy pack flags an external Gateway's backend without it."""
-    return None
+    """spec.default.iap of the backend policy: IAP in front of the UI when airflow-gke:uiAccess names anyone
+    (pod/iap_sign_in.py); the policy pack flags an external Gateway's backend without it."""
+    return iap_sign_in.backend_policy_iap(spec.settings)
 
 
 def backend_policy(spec: WorkloadSpec) -> dict:

@@ -167,7 +167,7 @@ class AirflowWorkload(pulumi.ComponentResource):
         self._declare(f"{name}-pod-launcher", "Role", spec.apply(access.pod_launcher_role), opts, after_namespace)
         self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(access.pod_launcher_binding), opts,
                       after_namespace)
-        for index, policy_name in enumerate(("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress")):
+        for index, policy_name in enumerate(access.NETWORK_POLICY_NAMES):
             self._declare(f"{name}-netpol-{policy_name}", "NetworkPolicy",
                           spec.apply(lambda s, i=index: access.network_policies(s)[i]), opts, after_namespace)
 

@@ -14,6 +14,7 @@ from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .front_door import read_front_door
 from .reader import _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
+from .ui_access import read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
@@ -211,6 +212,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         base_url = f"https://{front_door.ui_host}"  # links in the UI and e-mails point at the front door
     if endpoints_readable:
         _check_production_endpoints(reader, environment, image, base_url, deploying)
+    ui_access = read_ui_access(reader, front_door.enabled)
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
 
@@ -266,6 +268,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
         base_url=base_url,
         dag_source=dag_source,
+        ui_access=tuple(ui_access.items()),
         front_door=front_door,
     )
 

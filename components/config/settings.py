@@ -173,6 +173,8 @@ class AirflowSettings:
     # Airflow settings without forking (config/airflow_overrides.py): (section.key, value), sorted.
     airflow_config: tuple[tuple[str, str], ...] = ()
     front_door: FrontDoorSettings = FrontDoorSettings()
+    # uiAccess (ui_access.py): (Airflow role, IAM members) pairs; empty = no IAP sign-in, FAB passwords only.
+    ui_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

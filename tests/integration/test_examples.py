@@ -105,7 +105,7 @@ def test_spot_task_tolerates_the_spot_pool_taint(parsed):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_example_task_fits_a_fresh_node_it_may_land_on(parsed, stack):
     """A task pod bigger than any node it may run on stays Pending: the cluster autoscaler adds no
-    node that cannot hold it, and the executor fails the task after worker_pods_pending_timeout."""
+    node that cannot hold it, and the scheduler fails the task once queued past [scheduler] task_queued_timeout."""
     prices = load_prices()
     per_node, _ = gke_system_requests(prices)
     pools = run_stack(stack).of_type("gcp:container/nodePool:NodePool")

@@ -94,7 +94,8 @@ def test_git_bundle_runs_exactly_one_dag_processor_whatever_the_replicas(replica
     assert deployment(spec)["spec"]["replicas"] == replicas
     own = dag_processor_deployment(spec)
     assert own["spec"]["replicas"] == 1 and own["spec"]["strategy"] == {"type": "Recreate"}
-    [container] = own["spec"]["template"]["spec"]["containers"]
+    container, groomer = own["spec"]["template"]["spec"]["containers"]  # the processor and its logs groomer
+    assert groomer["name"] == "maintenance"
     assert container["name"] == "dag-processor" and relayed_airflow_command(container) == ["airflow", "dag-processor"]
     assert container["startupProbe"]["exec"]["command"][-3:] == ["--job-type", "DagProcessorJob", "--local"]
     init = [c["name"] for c in own["spec"]["template"]["spec"]["initContainers"]]

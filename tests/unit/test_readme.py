@@ -31,7 +31,7 @@ MOVED = {
     "Another image or size for one task": "docs/dags.md",
     "How a task gets a Google role": "docs/dags.md",
     "Your own image": "docs/images.md",
-    "What it costs (idle)": "docs/costs.md",
+    "What it costs (idle)": "docs/cost.md",
     "Configuration reference": "docs/configuration.md",
     "The main settings": "docs/deploy.md",
     "Operations: data safety, backups, restores, upgrades, rotation": "docs/operations.md",

@@ -78,6 +78,11 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     # whoever else declared it (google_project_iam.html.markdown).
     "gcp:projects/iAMMember:IAMMember":
         lambda r, p: ("project iam member", r.inputs.get("project") or p, r.inputs["role"], r.inputs["member"]),
+    # Non-authoritative like the project member, on projects/P/iap_web/compute (iam_iap_web_type_compute.go):
+    # two stacks granting one member in one project share the grant, and destroying one revokes it.
+    "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+        lambda r, p: ("iap web compute member", r.inputs.get("project") or p, r.inputs["role"], r.inputs["member"],
+                      str(r.inputs.get("condition"))),
     # {project}/{service} (google_project_service).
     "gcp:projects/service:Service": lambda r, p: ("api", r.inputs.get("project") or p, r.inputs["service"]),
     "gcp:projects/serviceIdentity:ServiceIdentity":

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from components.airflow.pod.settings_env import SECRET_MANAGER_BACKEND
-from components.config import ConfigError
+from components.config import DEFAULT_AIRFLOW_IMAGE, ConfigError
 from components.config.airflow_overrides import OWNED, env_name, known_options, owner_of
 from components.config.task_access import (secret_prefixes, secrets_prefix_problem, task_account_id, task_ksa)
 from components.identity import SECRET_ACCESSOR_ROLE
-from preview.harness import MOCK_PROJECT_NUMBER, Capture
+from preview.harness import MOCK_PROJECT_NUMBER, Capture, load_stack_file
 from tests.conftest import run_stack, stack_settings
 from tests.unit.container_helpers import env, every_container
 from tests.unit.test_ci_identity import cel
@@ -67,9 +67,11 @@ def pod_specs(capture: Capture) -> dict[str, dict]:
     return specs
 
 
-def airflow_containers(capture: Capture) -> dict[str, dict]:
+def airflow_containers(capture: Capture, stack: str = "prod") -> dict[str, dict]:
+    """The containers that run the stack's Airflow image (not git-sync, the proxy or other sidecars)."""
+    image = load_stack_file(stack)[0].get("airflow-gke:airflowImage", DEFAULT_AIRFLOW_IMAGE)
     return {f"{pod}/{c['name']}": c for pod, spec in pod_specs(capture).items() for c in every_container(spec)
-            if c["image"].startswith("apache/airflow")}
+            if c["image"] == image}
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +199,7 @@ def test_secrets_prefix_sets_the_backend_and_the_grant_together():
     grant, = secret_grants(capture)
     assert reaches(grant.inputs["condition"]["expression"], "team-a-connections-db")
     assert not reaches(grant.inputs["condition"]["expression"], "airflow-connections-db")
-    scheduler = airflow_containers(capture)["Deployment/airflow/scheduler"]
+    scheduler = airflow_containers(capture, "dev")["Deployment/airflow/scheduler"]
     assert json.loads(env(scheduler)["AIRFLOW__SECRETS__BACKEND_KWARGS"]["value"])["connections_prefix"] == \
         "team-a-connections"
 

@@ -119,9 +119,10 @@ def test_api_server_serves_8080_and_probes_the_health_endpoint(spec):
         assert line[line.index("--port") + 1] == "8080"
     assert [p["containerPort"] for p in api["ports"]] == [8080]
     assert api["ports"][0].get("protocol", "TCP") == "TCP"
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe, path in (("startupProbe", "/execution/health"), ("livenessProbe", "/execution/health"),
+                        ("readinessProbe", "/api/v2/monitor/health")):
         http = api[probe]["httpGet"]
-        assert http["path"] == "/api/v2/monitor/health", probe
+        assert http["path"] == path, probe
         assert port_number(api, http["port"]) == 8080, probe
 
 
@@ -238,10 +239,12 @@ def test_airflow_env_references_secrets_and_sets_the_executor(spec):
                 f"http://airflow-api.{NAMESPACE}.svc.cluster.local:8080/execution/"
             assert env_value(container, "AIRFLOW__LOGGING__REMOTE_LOGGING") == "True"
             assert env_value(container, "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER") == LOG_FOLDER
-            for name in SECRET_ENV:
+            expected = [n for n in SECRET_ENV if n != "AIRFLOW__API_AUTH__JWT_SECRET"
+                        or container["name"] in ("scheduler", "api-server")]  # test_pod_bounds.py
+            for name in expected:
                 assert "value" not in variables[name], (kind, container["name"], name)
                 assert variables[name]["valueFrom"]["secretKeyRef"]["name"] == "airflow-secrets"
-            keys = [variables[name]["valueFrom"]["secretKeyRef"]["key"] for name in SECRET_ENV]
+            keys = [variables[name]["valueFrom"]["secretKeyRef"]["key"] for name in expected]
             assert len(set(keys)) == len(keys)
 
 
@@ -353,7 +356,7 @@ def selects(policy: dict, pod_labels: dict) -> bool:
     return selector.get("matchLabels", {}).items() <= pod_labels.items()
 
 
-def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
+def test_network_policies_deny_by_default_and_open_only_8080_and_trigger_logs_to_airflow(spec):
     policies = network_policies(spec)
     deny = [p for p in policies if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
@@ -365,7 +368,10 @@ def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
             for rule in policy["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{policy['metadata']['name']} opens every port"
                 opened |= {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
-    assert opened == {("TCP", 8080)}
+                if any(p["port"] == 8794 for p in rule["ports"]):  # trigger logs: Airflow pods only
+                    assert all(selects({"spec": f}, pod_labels) and set(f) == {"podSelector"}
+                               for f in rule["from"]), policy["metadata"]["name"]
+    assert opened == {("TCP", 8080), ("TCP", 8794)}
 
 
 def test_replicas_pdb_and_rollout():

@@ -32,6 +32,12 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PAUSED_PAUSE_CRON = "0 * * * *"  # `paused`: put the stack back to sleep every hour
 
 
+
+def pause_role_id(name_prefix: str) -> str:
+    """Id of the pause workflow's custom role (ids allow letters, digits, '_' and '.'); the CI bootstrap grants
+    the same name (components/ci_identity.py pause_roles_of_stacks)."""
+    return f"{name_prefix.replace('-', '_')}_pause"
+
 class ActiveHoursScheduleArgs(TypedDict):
     project: pulumi.Input[str]
     """GCP project id."""
@@ -92,7 +98,7 @@ class ActiveHoursSchedule(pulumi.ComponentResource):
         runner = gcp.serviceaccount.Account(f"{name}-pause", project=project, account_id=f"{name}-pause"[:30],
                                             display_name="Pauses and resumes the stack (Workflows)", opts=child())
         role = gcp.projects.IAMCustomRole(
-            f"{name}-pause-role", project=project, role_id=f"{name.replace('-', '_')}_pause",
+            f"{name}-pause-role", project=project, role_id=pause_role_id(name),
             title=f"{name}: pause and resume", permissions=list(permissions()),
             description="Node pool autoscaling and size, Cloud SQL activation policy, task-pod metrics: "
                         "the calls of the pause workflow (components/pause_workflow.py)", opts=child())

@@ -18,7 +18,7 @@ from .ui_access import read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
-# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). docs/dags.md "DAG source" says which and why.
 DAG_SOURCES = ("git-sync", "git-bundle")
 GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
 

@@ -6,21 +6,19 @@ Run once per project by a human with Owner (see docs/ci.md "The bootstrap stack"
 Destroy and re-run freely: the pool id carries a random suffix, so a soft-deleted pool never collides.
 """
 
-import sys
 from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # the repo's components/
+# The components package (bootstrap/requirements.txt installs it from the repository root).
+from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args,
+                                    check_task_roles, pause_roles_of_stacks, task_roles_of_stacks)
+from components.config import ConfigError
+from components.services import ProjectServices
 
-from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity,  # noqa: E402
-                                    check_args, check_task_roles, pause_roles_of_stacks,
-                                    task_roles_of_stacks)
-from components.config import ConfigError  # noqa: E402
-from components.services import ProjectServices  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the airflow-gke stacks whose roles CI may grant
 
 # Token exchange (sts), impersonation (iamcredentials), pools (iam), project IAM (cloudresourcemanager).
 BOOTSTRAP_APIS = ("iam.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com",

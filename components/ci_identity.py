@@ -14,8 +14,6 @@ GitHub's claims: https://docs.github.com/en/actions/deployment/security-hardenin
 (`environment` is present only when the job references an environment; `ref` is the ref the run is on).
 """
 
-from __future__ import annotations
-
 import re
 from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
@@ -273,7 +271,7 @@ def _role_resource_name(role: str) -> str:
 
 
 class CiIdentity(pulumi.ComponentResource):
-    deployer_emails: pulumi.Output[dict]
+    deployer_emails: pulumi.Output[Mapping[str, str]]
     preview_email: pulumi.Output[str]
     workload_identity_provider: pulumi.Output[str]
     pool_id: pulumi.Output[str]

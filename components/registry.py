@@ -1,7 +1,5 @@
 """Artifact Registry Docker repository for the Airflow image, with a cleanup policy."""
 
-from __future__ import annotations
-
 from typing import Optional, Sequence, TypedDict
 
 import pulumi

@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from .common import child_options, type_token
-from .config_rules import channel_supports_native_sidecars
+from .config.rules import channel_supports_native_sidecars
 from .network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"

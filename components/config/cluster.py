@@ -11,7 +11,6 @@ from .settings import ClusterSettings
 
 CLUSTER_MODES = ("standard", "autopilot")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
-MIN_KUBERNETES_MINOR = MIN_KUBERNETES_MINOR
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")

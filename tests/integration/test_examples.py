@@ -13,6 +13,8 @@ import yaml
 from components.cluster import SPOT_TAINT
 from preview.capacity import Resources, gke_allocatable, pod_requests
 from preview.cost import gke_system_requests, load_prices, machine_price
+from preview.harness import load_stack_file
+from preview.prices import regional_prices
 from tests.conftest import run_stack, stack_config
 
 from .pod import AIRFLOW_VENV, ROOT, find
@@ -106,7 +108,8 @@ def test_spot_task_tolerates_the_spot_pool_taint(parsed):
 def test_every_example_task_fits_a_fresh_node_it_may_land_on(parsed, stack):
     """A task pod bigger than any node it may run on stays Pending: the cluster autoscaler adds no
     node that cannot hold it, and the scheduler fails the task once queued past [scheduler] task_queued_timeout."""
-    prices = load_prices()
+    # The stack's own region's table: machine shapes and custom rates are priced per region.
+    prices = regional_prices(load_prices(), load_stack_file(stack)[0]["gcp:region"])
     per_node, _ = gke_system_requests(prices)
     pools = run_stack(stack).of_type("gcp:container/nodePool:NodePool")
     checked = 0

@@ -193,7 +193,7 @@ def test_a_server_refusing_a_commit_by_id_still_runs_that_commit(plain_rendered)
     pod = task_pod(plain_rendered, "fallback-task")
     ran = start_task(pod, older, protocol_v0)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
-    assert "shallow fetch failed; GitDagBundle will clone" in ran.stdout
+    assert "shallow fetch failed; GitDagBundle clones" in ran.stdout
     assert 'TASK "c1"' in ran.stdout
     assert (bundle_storage(pod, "base") / "dags" / "bare").exists()
 

@@ -109,7 +109,8 @@ class ContainerResources:
 # (peak + one `airflow jobs check` probe, which runs inside the same limit); request near the peak.
 DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
     "scheduler": ContainerResources("300m", "512Mi", "1", "1Gi"),
-    "api-server": ContainerResources("250m", "768Mi", "1", "1Gi"),
+    # One uvicorn worker (API_SERVER_WORKERS): ~350 MiB at 1,000 DAGs (preview/measured.yaml), limit 2x that.
+    "api-server": ContainerResources("250m", "512Mi", "1", "768Mi"),
     "dag-processor": ContainerResources("250m", "512Mi", "1", "1Gi"),
     "triggerer": ContainerResources("250m", "384Mi", "500m", "768Mi"),
     "maintenance": ContainerResources("10m", "64Mi", "100m", "512Mi"),
@@ -163,6 +164,8 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    # git-bundle mode: how often the dag-processor fetches the repository (GitDagBundle refresh_interval).
+    git_bundle_refresh_seconds: int = 30
     # What tasks reach (config/task_access.py): project roles of the worker account, extra task identities
     # (name -> roles), and Secret Manager as the connections/variables backend ("none" or "secret-manager").
     worker_roles: tuple[str, ...] = ()

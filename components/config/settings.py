@@ -151,6 +151,9 @@ class AirflowSettings:
     git_credentials_kind: str  # "none", "token" or "ssh"
     resources: Mapping[str, ContainerResources]
     metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
+    # Failed task pods are kept this long for debugging, then deleted hourly (airflow/pod_cleanup.py); 0:
+    # the executor deletes them at once.
+    failed_pod_retention_hours: int = 72
     secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
     fernet_key_version: int = 1  # bump to add a new fernet key before the old one (airflow/fernet.py)
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.

@@ -3,6 +3,7 @@
 import pulumi
 
 from components.airflow.workload import AirflowWorkload
+from components.airflow.workload_args import settings_args
 from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.cluster import Cluster
 from components.config import load_stack_config
@@ -53,12 +54,12 @@ workload_identity = WorkloadIdentityBindings(f"{name}-wi", {
                  WORKER_KSA: identity.worker_service_account_name,
                  **{task_ksa(i): gsa for i, gsa in identity.task_service_account_names.items()}},
     # Stacks created before the bindings moved out of Identity keep theirs (no delete after create).
-    "aliases": {AIRFLOW_KSA: [pulumi.Alias(name=f"{name}-airflow-wi", parent=identity)],
-                WORKER_KSA: [pulumi.Alias(name=f"{name}-worker-wi", parent=identity)]}}, after_apis)
+    "aliases": {AIRFLOW_KSA: [{"name": f"{name}-airflow-wi", "parent_urn": identity.urn}],
+                WORKER_KSA: [{"name": f"{name}-worker-wi", "parent_urn": identity.urn}]}}, after_apis)
 front_door = FrontDoor(name, {"project": project, "host": ui.ui_host, "dns_zone": ui.ui_dns_zone,
                                 "labels": cfg.labels}, after_apis) if ui.enabled else None
 airflow = AirflowWorkload(name, {
-    "settings": cfg.airflow, "database_connection_name": database.connection_name,
+    "settings": settings_args(cfg.airflow), "database_connection_name": database.connection_name,
     "database_name": database.database_name, "database_user": database.user_name,
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url,
@@ -68,13 +69,14 @@ airflow = AirflowWorkload(name, {
     "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
-    UiAccess(f"{name}-ui-access", {"project": project, "access": cfg.airflow.ui_access, "host": ui.ui_host},
-             after_apis)
+    UiAccess(f"{name}-ui-access", {"project": project, "access": dict(cfg.airflow.ui_access),
+                                   "host": ui.ui_host}, after_apis)
 
 schedule = paused_by_schedule and ActiveHoursSchedule(name, {
     "project": project, "region": region, "cluster_location": cfg.cluster.location, "cluster_name": cluster.name,
     "node_pools": cluster.node_pools, "instance_name": database.instance_name, "namespace": cfg.airflow.namespace,
-    "active_hours": cfg.pause.active_hours, "paused": cfg.pause.paused, "drain_minutes": cfg.pause.drain_minutes},
+    "active_hours": str(cfg.pause.active_hours or ""), "paused": cfg.pause.paused,
+    "drain_minutes": cfg.pause.drain_minutes},
     after_apis)
 
 pulumi.export("cluster_name", cluster.name)

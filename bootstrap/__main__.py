@@ -6,20 +6,19 @@ Run once per project by a human with Owner (see docs/ci.md "The bootstrap stack"
 Destroy and re-run freely: the pool id carries a random suffix, so a soft-deleted pool never collides.
 """
 
-import sys
 from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # the repo's components/
+# The components package (bootstrap/requirements.txt installs it from the repository root).
+from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity, check_args,
+                                    check_task_roles, pause_roles_of_stacks, task_roles_of_stacks)
+from components.config import ConfigError
+from components.services import ProjectServices
 
-from components.ci_identity import (DEFAULT_ENVIRONMENTS, DEFAULT_RESOURCE_PREFIXES, CiIdentity,  # noqa: E402
-                                    check_args, check_task_roles, task_roles_of_stacks)
-from components.config import ConfigError  # noqa: E402
-from components.services import ProjectServices  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the airflow-gke stacks whose roles CI may grant
 
 # Token exchange (sts), impersonation (iamcredentials), pools (iam), project IAM (cloudresourcemanager).
 BOOTSTRAP_APIS = ("iam.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com",
@@ -34,9 +33,11 @@ resource_prefixes = config.get_object("resourcePrefixes") or list(DEFAULT_RESOUR
 state_bucket = config.get("stateBucket")
 # The deployer may grant the roles the stacks give their tasks: read from the repository's stack files (the
 # stacks CI deploys) plus taskRoles for stacks configured elsewhere. Re-run after changing either.
-stack_files = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
-task_roles = sorted({*task_roles_of_stacks([(yaml.safe_load(f.read_text()) or {}).get("config") or {}
-                                            for f in stack_files]),
+# The same goes for the pause workflow's custom role of each committed stack that sleeps (its name holds the
+# stack's namePrefix).
+stack_configs = [(yaml.safe_load(f.read_text()) or {}).get("config") or {}
+                 for f in sorted(REPO_ROOT.glob("Pulumi.*.yaml"))]
+task_roles = sorted({*task_roles_of_stacks(stack_configs), *pause_roles_of_stacks(stack_configs, project),
                      *(config.get_object("taskRoles") or [])})
 problems = check_args(repository, pool_id, environments, resource_prefixes, state_bucket)
 problems += check_task_roles(task_roles, project)

@@ -14,8 +14,6 @@ GitHub's claims: https://docs.github.com/en/actions/deployment/security-hardenin
 (`environment` is present only when the job references an environment; `ref` is the ref the run is on).
 """
 
-from __future__ import annotations
-
 import re
 from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
@@ -26,7 +24,7 @@ import pulumi_random as random
 from .common import child_options, type_token
 from .config.task_access import role_problem
 from .identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES, SECRET_ACCESSOR_ROLE
-from .schedule import INVOKER_ROLE
+from .schedule import INVOKER_ROLE, pause_role_id
 from .network import SERVICE_NETWORKING_AGENT_ROLE
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -88,9 +86,8 @@ PREVIEW_ROLES: Mapping[str, str] = {
 # The roles the deployer may always grant at project level: what components/identity.py and network.py grant
 # whatever the stack config (the secret accessor only under its prefix condition, which the stack sets), and the
 # pause schedule's invoker role. The roles a stack gives its tasks (workerRoles, taskIdentities) are added per
-# bootstrap run: task_roles. The pause workflow's custom role (projects/P/roles/<namePrefix>_pause) is not listed:
-# its name depends on the project and namePrefix, which the bootstrap does not know (docs/operations.md, Pausing
-# outside working hours).
+# bootstrap run: task_roles, with the pause workflow's custom role (projects/P/roles/<namePrefix>_pause) of each
+# committed stack that sleeps (pause_roles_of_stacks).
 GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE,
                                 SECRET_ACCESSOR_ROLE, INVOKER_ROLE}))
 TASK_ROLE_KEYS = ("airflow-gke:workerRoles", "airflow-gke:taskIdentities")
@@ -174,6 +171,18 @@ def task_roles_of_stacks(stack_configs: Sequence[Mapping]) -> tuple[str, ...]:
         roles.update(r for r in (config.get(TASK_ROLE_KEYS[0]) or []) if isinstance(r, str))
         for identity_roles in (config.get(TASK_ROLE_KEYS[1]) or {}).values():
             roles.update(r for r in (identity_roles or []) if isinstance(r, str))
+    return tuple(sorted(roles))
+
+
+def pause_roles_of_stacks(stack_configs: Sequence[Mapping], project: str) -> tuple[str, ...]:
+    """The pause workflow's custom role of every stack in this project that sleeps (activeHours or paused set):
+    the deployer must grant it, and its name holds the stack's namePrefix (components/schedule.py)."""
+    roles = set()
+    for config in stack_configs:
+        pauses = bool(config.get("airflow-gke:activeHours")) or str(config.get("airflow-gke:paused", "")).lower() == "true"
+        if pauses and config.get("gcp:project", project) == project:
+            prefix = config.get("airflow-gke:namePrefix") or "airflow"
+            roles.add(f"projects/{project}/roles/{pause_role_id(prefix)}")
     return tuple(sorted(roles))
 
 
@@ -262,7 +271,7 @@ def _role_resource_name(role: str) -> str:
 
 
 class CiIdentity(pulumi.ComponentResource):
-    deployer_emails: pulumi.Output[dict]
+    deployer_emails: pulumi.Output[Mapping[str, str]]
     preview_email: pulumi.Output[str]
     workload_identity_provider: pulumi.Output[str]
     pool_id: pulumi.Output[str]

@@ -1,17 +1,15 @@
 """GKE cluster, Standard or Autopilot: private nodes, Workload Identity, shielded nodes,
 Dataplane V2, a dedicated node service account; plus a kubeconfig and a Kubernetes provider."""
 
-from __future__ import annotations
-
 import json
-from typing import NotRequired, Optional, Sequence, TypedDict
+from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from .common import child_options, type_token
-from .config_rules import channel_supports_native_sidecars
+from .config.rules import channel_supports_native_sidecars
 from .network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -84,11 +82,21 @@ class ClusterArgs(TypedDict):
     """Standard mode: autoscaler maximum of the Spot pool."""
     deletion_protection: NotRequired[bool]
     """Refuse to delete the cluster (default True)."""
-    labels: NotRequired[dict]
+    labels: NotRequired[pulumi.Input[Mapping[str, str]]]
     """Resource labels."""
     pause_managed: NotRequired[bool]
     """A pause schedule sizes the node pools (components/schedule.py): their autoscaling and node count are
     left to it (ignoreChanges), so a `pulumi up` while paused neither wakes the pools nor fights the schedule."""
+
+
+class NodePool(TypedDict):
+    """A Standard-mode node pool as a pause schedule sees it: what a resume restores."""
+    name: pulumi.Input[str]
+    """The node pool's name."""
+    min_count: int
+    """Autoscaler minimum per zone."""
+    max_count: int
+    """Autoscaler maximum per zone."""
 
 
 # What the pause workflow changes on a node pool (rehearse/drift_rules.yaml, node-pool-*-under-pause).
@@ -101,8 +109,8 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     workload_pool: pulumi.Output[str]
     provider: k8s.Provider
-    node_pools: list[tuple[pulumi.Output[str], int, int]]
-    """Standard mode: (name, autoscaler min, max) of each node pool; what a resume restores."""
+    node_pools: list[NodePool]
+    """Standard mode: name and autoscaler bounds of each node pool; what a resume restores."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Cluster"), name, {}, opts)
@@ -196,10 +204,12 @@ class Cluster(pulumi.ComponentResource):
                 # The default pool is gone; a diff on its node_config would otherwise replace the cluster.
                 **common, opts=child_options(self, opts, ignore_changes=["nodeConfig", "initialNodeCount"]))
             node_pools.append(self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts))
-            self.node_pools.append((node_pools[-1].name, args.get("node_min_count", 1), args.get("node_max_count", 3)))
+            self.node_pools.append(NodePool(name=node_pools[-1].name, min_count=args.get("node_min_count", 1),
+                                            max_count=args.get("node_max_count", 3)))
             if args.get("spot_pool"):
                 node_pools.append(self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts))
-                self.node_pools.append((node_pools[-1].name, 0, args.get("spot_max_count", 5)))
+                self.node_pools.append(NodePool(name=node_pools[-1].name, min_count=0,
+                                                max_count=args.get("spot_max_count", 5)))
 
         # The kubeconfig (and so the Kubernetes provider) uses the endpoint this cluster actually opens.
         if dns_access:

@@ -6,7 +6,10 @@ from typing import Optional
 
 import pulumi
 
-TYPE_PREFIX = "airflow-gke:index"
+# The package name: the plugin host's `name` (provider/__main__.py) must equal it, and so the first part of
+# every type token; the schema has the one module `index`. Changing either changes every resource's URN.
+PACKAGE = "airflow-gke"
+TYPE_PREFIX = f"{PACKAGE}:index"
 
 
 def type_token(name: str) -> str:

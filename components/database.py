@@ -1,9 +1,7 @@
 """Cloud SQL for PostgreSQL: private IP only, backups with point-in-time recovery, and
 deletion protection at every level (provider, Cloud SQL API, and Pulumi `protect`)."""
 
-from __future__ import annotations
-
-from typing import NotRequired, Optional, Sequence, TypedDict
+from typing import Mapping, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -42,13 +40,13 @@ class DatabaseArgs(TypedDict):
     """Maintenance window day, 1 = Monday ... 7 = Sunday."""
     maintenance_hour: pulumi.Input[int]
     """Maintenance window hour (UTC)."""
-    flags: NotRequired[Sequence[tuple[str, str]]]
-    """Database flags as (name, value) pairs."""
+    flags: NotRequired[Mapping[str, str]]
+    """Database flags, name -> value (declared in name order)."""
     deletion_protection: NotRequired[bool]
     """Provider and API deletion protection (default True)."""
     password_version: NotRequired[int]
     """Change it (1, 2, ...) to generate a new password; otherwise the password never changes."""
-    labels: NotRequired[pulumi.Input[dict]]
+    labels: NotRequired[pulumi.Input[Mapping[str, str]]]
     """User labels for the instance."""
     pause_managed: NotRequired[bool]
     """A pause schedule starts and stops the instance (components/schedule.py): settings.activationPolicy is
@@ -100,7 +98,7 @@ class Database(pulumi.ComponentResource):
                     query_insights_enabled=True, record_application_tags=True, record_client_address=False,
                     query_string_length=1024),
                 database_flags=[gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name=k, value=v)
-                                for k, v in args.get("flags", ())],
+                                for k, v in sorted(args.get("flags", {}).items())],
                 retain_backups_on_delete=True,
                 user_labels=args.get("labels"),
             ),

@@ -8,10 +8,8 @@ https://cloud.google.com/kubernetes-engine/docs/how-to/deploying-gateways (stati
 https://cloud.google.com/kubernetes-engine/docs/how-to/secure-gateway#secure-using-certificate-manager.
 """
 
-from __future__ import annotations
-
 import hashlib
-from typing import NotRequired, Optional, TypedDict
+from typing import Mapping, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -47,7 +45,7 @@ class FrontDoorArgs(TypedDict):
     """Public host name of the UI (airflow-gke:uiHost); the certificate covers exactly this name."""
     dns_zone: NotRequired[str]
     """Cloud DNS managed zone of the host's domain, in the project; "" or missing: no record is written."""
-    labels: NotRequired[dict]
+    labels: NotRequired[pulumi.Input[Mapping[str, str]]]
     """Resource labels."""
 
 

@@ -6,8 +6,6 @@ service accounts once the cluster exists (the pool PROJECT.svc.id.goog is create
 cluster that enables Workload Identity: binding earlier fails with "Identity Pool does not exist",
 terraform-google-modules/terraform-google-kubernetes-engine#916)."""
 
-from __future__ import annotations
-
 from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
@@ -141,6 +139,18 @@ class Identity(pulumi.ComponentResource):
         })
 
 
+class BindingAlias(TypedDict):
+    """Where a binding was before (a Pulumi alias of the binding resource, in a schema-friendly form)."""
+    name: str
+    """Its earlier resource name."""
+    parent_urn: NotRequired[pulumi.Input[str]]
+    """URN of its earlier parent component; missing: the bindings component itself."""
+
+
+def binding_aliases(aliases: Sequence[BindingAlias]) -> list[pulumi.Alias]:
+    return [pulumi.Alias(name=a["name"], parent=a.get("parent_urn", ...)) for a in aliases]
+
+
 class WorkloadIdentityBindingsArgs(TypedDict):
     workload_pool: pulumi.Input[str]
     """The cluster's pool, from its output `workload_identity_config.workload_pool`, so the bindings
@@ -149,7 +159,7 @@ class WorkloadIdentityBindingsArgs(TypedDict):
     """Kubernetes namespace of the service accounts."""
     bindings: Mapping[str, pulumi.Input[str]]
     """Kubernetes service account name -> Google service account (`projects/P/serviceAccounts/EMAIL`)."""
-    aliases: NotRequired[Mapping[str, Sequence[pulumi.Alias]]]
+    aliases: NotRequired[Mapping[str, Sequence[BindingAlias]]]
     """Kubernetes service account name -> earlier names/parents of its binding in existing stacks. Without
     them a moved binding is created anew and then the old one deleted, and deleting it removes the very
     member the new one granted."""
@@ -167,5 +177,5 @@ class WorkloadIdentityBindings(pulumi.ComponentResource):
             gcp.serviceaccount.IAMMember(
                 f"{name}-{kubernetes_service_account}", service_account_id=google_service_account,
                 role="roles/iam.workloadIdentityUser", member=member,
-                opts=child_options(self, opts, aliases=list(aliases) if aliases else None))
+                opts=child_options(self, opts, aliases=binding_aliases(aliases) if aliases else None))
         self.register_outputs({})

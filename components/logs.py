@@ -1,8 +1,6 @@
 """GCS bucket for Airflow remote task logs, so logs outlive the task pods."""
 
-from __future__ import annotations
-
-from typing import NotRequired, Optional, TypedDict
+from typing import Mapping, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -17,7 +15,7 @@ class LogsBucketArgs(TypedDict):
     """Bucket location (the stack's region keeps logs next to the cluster)."""
     retention_days: pulumi.Input[int]
     """Objects older than this are deleted by a lifecycle rule."""
-    labels: NotRequired[pulumi.Input[dict]]
+    labels: NotRequired[pulumi.Input[Mapping[str, str]]]
     """Labels put on the bucket."""
     force_destroy: NotRequired[bool]
     """Allow `pulumi destroy` to delete a bucket that still holds logs (default False)."""

@@ -1,8 +1,6 @@
 """VPC-native network: subnet with pod/service ranges, Cloud NAT for private nodes, and
 Private Services Access so Cloud SQL gets a private IP only."""
 
-from __future__ import annotations
-
 import ipaddress
 from typing import NotRequired, Optional, TypedDict
 

@@ -12,17 +12,16 @@ only start workflow executions (roles/workflows.invoker).
 stack goes to sleep within the hour of `pulumi up` and stays asleep even if someone wakes it by hand.
 """
 
-from __future__ import annotations
-
 import base64
 import json
-from typing import Optional, Sequence, TypedDict
+from typing import NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
 
+from .cluster import NodePool
 from .common import child_options, type_token
-from .config.schedule import ActiveHours
+from .config.schedule import ActiveHours, parse_active_hours
 from .pause_workflow import PauseTarget, Pool, permissions, workflow_definition
 
 # Enabled only on a stack with a schedule (__main__.py); the drain's Cloud Monitoring is in REQUIRED_APIS already.
@@ -31,6 +30,12 @@ INVOKER_ROLE = "roles/workflows.invoker"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PAUSED_PAUSE_CRON = "0 * * * *"  # `paused`: put the stack back to sleep every hour
 
+
+
+def pause_role_id(name_prefix: str) -> str:
+    """Id of the pause workflow's custom role (ids allow letters, digits, '_' and '.'); the CI bootstrap grants
+    the same name (components/ci_identity.py pause_roles_of_stacks)."""
+    return f"{name_prefix.replace('-', '_')}_pause"
 
 class ActiveHoursScheduleArgs(TypedDict):
     project: pulumi.Input[str]
@@ -41,14 +46,15 @@ class ActiveHoursScheduleArgs(TypedDict):
     """Zone or region of the GKE cluster."""
     cluster_name: pulumi.Input[str]
     """The cluster whose node pools are paused."""
-    node_pools: Sequence[tuple[pulumi.Input[str], int, int]]
-    """(name, autoscaler min, autoscaler max) per node pool: scaled to 0 at a pause, restored at a resume."""
+    node_pools: Sequence[NodePool]
+    """The Cluster's node pools (its `node_pools` output): scaled to 0 at a pause, restored at a resume."""
     instance_name: pulumi.Input[str]
     """Cloud SQL instance stopped at a pause (activationPolicy NEVER) and started at a resume (ALWAYS)."""
     namespace: str
     """Kubernetes namespace of the task pods the pause waits for."""
-    active_hours: Optional[ActiveHours]
-    """The weekly window the stack is awake; None: only `paused` decides."""
+    active_hours: NotRequired[str]
+    """The weekly window the stack is awake, e.g. `Mon-Fri 08:00-18:00 Europe/Berlin`; missing or "": only
+    `paused` decides."""
     paused: bool
     """Stay asleep until set back to false."""
     drain_minutes: int
@@ -73,26 +79,31 @@ def job_schedules(active_hours: Optional[ActiveHours], paused: bool) -> dict[str
 
 
 class ActiveHoursSchedule(pulumi.ComponentResource):
+    """Pauses the cluster's node pools and the Cloud SQL instance outside active hours, and resumes them."""
     workflow_name: pulumi.Output[str]
+    """The Cloud Workflows workflow that pauses and resumes."""
     service_account_email: pulumi.Output[str]
+    """The account the workflow runs as."""
     wake_command: pulumi.Output[str]
+    """The gcloud command that wakes the stack by hand."""
 
     def __init__(self, name: str, args: ActiveHoursScheduleArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("ActiveHoursSchedule"), name, {}, opts)
         project, region = args["project"], args["region"]
+        active_hours = parse_active_hours(args["active_hours"]) if args.get("active_hours") else None
         child = lambda **extra: child_options(self, opts, **extra)  # noqa: E731
 
         wake = f"gcloud workflows run {name}-pause --location {region} --data '{{\"action\":\"resume\"}}'"
         # The program no longer starts the database or sizes the pools; while paused, a change that needs a
         # running instance (dbTier, flags) or new pods waits on something asleep. Said at every preview.
-        pulumi.log.warn(f"{name}: the stack sleeps outside {args.get('active_hours') or 'nothing (paused: true)'}"
+        pulumi.log.warn(f"{name}: the stack sleeps outside {active_hours or 'nothing (paused: true)'}"
                         f"{' and is paused' if args['paused'] else ''}. Before a `pulumi up` that changes the "
                         f"database or the Airflow workload while it sleeps, wake it: {wake} "
                         f"(docs/operations.md, Pausing outside working hours)", resource=self)
         runner = gcp.serviceaccount.Account(f"{name}-pause", project=project, account_id=f"{name}-pause"[:30],
                                             display_name="Pauses and resumes the stack (Workflows)", opts=child())
         role = gcp.projects.IAMCustomRole(
-            f"{name}-pause-role", project=project, role_id=f"{name.replace('-', '_')}_pause",
+            f"{name}-pause-role", project=project, role_id=pause_role_id(name),
             title=f"{name}: pause and resume", permissions=list(permissions()),
             description="Node pool autoscaling and size, Cloud SQL activation policy, task-pod metrics: "
                         "the calls of the pause workflow (components/pause_workflow.py)", opts=child())
@@ -100,11 +111,11 @@ class ActiveHoursSchedule(pulumi.ComponentResource):
                                        member=runner.member, opts=child())
 
         source = pulumi.Output.all(project, args["cluster_name"], args["instance_name"],
-                                   [pool[0] for pool in args["node_pools"]]).apply(
+                                   [pool["name"] for pool in args["node_pools"]]).apply(
             lambda parts: workflow_definition(PauseTarget(
                 project=parts[0], location=args["cluster_location"], cluster=parts[1], instance=parts[2],
-                pools=tuple(Pool(pool_name, low, high)
-                            for pool_name, (_, low, high) in zip(parts[3], args["node_pools"])),
+                pools=tuple(Pool(pool_name, pool["min_count"], pool["max_count"])
+                            for pool_name, pool in zip(parts[3], args["node_pools"])),
                 namespace=args["namespace"], drain_minutes=args["drain_minutes"])))
         workflow = gcp.workflows.Workflow(
             f"{name}-pause", project=project, region=region, name=f"{name}-pause",
@@ -121,10 +132,10 @@ class ActiveHoursSchedule(pulumi.ComponentResource):
         invoker = gcp.projects.IAMMember(f"{name}-pause-invoker", project=project, role=INVOKER_ROLE,
                                          member=trigger.member, opts=child())
         executions = pulumi.Output.concat("https://workflowexecutions.googleapis.com/v1/", workflow.id, "/executions")
-        for action, (cron, zone, job_paused) in job_schedules(args.get("active_hours"), args["paused"]).items():
+        for action, (cron, zone, job_paused) in job_schedules(active_hours, args["paused"]).items():
             gcp.cloudscheduler.Job(
                 f"{name}-{action}", project=project, region=region, name=f"{name}-{action}",
-                description=f"{action} the stack ({args.get('active_hours') or 'paused'})",
+                description=f"{action} the stack ({active_hours or 'paused'})",
                 schedule=cron, time_zone=zone, paused=job_paused, attempt_deadline="60s",
                 retry_config=gcp.cloudscheduler.JobRetryConfigArgs(retry_count=3, min_backoff_duration="30s"),
                 http_target=gcp.cloudscheduler.JobHttpTargetArgs(

@@ -1,7 +1,5 @@
 """Enable the Google APIs the stack needs, and wait until the enablement has propagated."""
 
-from __future__ import annotations
-
 from typing import Optional, Sequence, TypedDict
 
 import pulumi
@@ -28,7 +26,7 @@ IAP_API = "iap.googleapis.com"
 
 
 # APIs the program cannot enable itself: enabling any API goes through Service Usage, and the provider
-# reads the project through Cloud Resource Manager. Enable them once by hand (README, Prerequisites).
+# reads the project through Cloud Resource Manager. Enable them once by hand (docs/deploy.md, Prerequisites).
 PREREQUISITE_APIS = (
     "cloudresourcemanager.googleapis.com",
     "serviceusage.googleapis.com",
@@ -51,14 +49,13 @@ class ProjectServicesArgs(TypedDict):
 class ProjectServices(pulumi.ComponentResource):
     """Enables Google APIs; `disable_on_destroy=False` so a destroy never breaks other users of the project.
 
-    Resources that use an API depend on `ready`, a Sleep that starts once every API is enabled."""
-
-    services: list[gcp.projects.Service]
-    ready: time.Sleep
+    Resources that use an API depend on `ready`, a Sleep that starts once every API is enabled. `ready` and
+    `services` are Python attributes, not schema outputs: pulumiverse-time publishes no version a schema
+    reference could name, so programs in other languages depend on the component itself."""
 
     def __init__(self, name: str, args: ProjectServicesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("ProjectServices"), name, {}, opts)
-        self.services = [
+        self.services: list[gcp.projects.Service] = [
             gcp.projects.Service(
                 f"{name}-{service.split('.')[0]}",
                 project=args["project"],
@@ -70,7 +67,7 @@ class ProjectServices(pulumi.ComponentResource):
             for service in args["services"]
         ]
         # The wait runs again only when the set of APIs changes, not on every `pulumi up`.
-        self.ready = time.Sleep(
+        self.ready: time.Sleep = time.Sleep(
             f"{name}-propagation", create_duration=PROPAGATION_WAIT,
             triggers={"services": ",".join(sorted(args["services"]))},
             opts=child_options(self, opts, depends_on=self.services))

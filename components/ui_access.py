@@ -24,11 +24,9 @@ Google-managed client admits only the organization's users in a browser; program
 service account (IAP checks its signed ID token; https://cloud.google.com/iap/docs/authentication-howto).
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
-from typing import Optional, Sequence
+from typing import Mapping, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -65,14 +63,24 @@ def iap_grants(access: Sequence[tuple[str, Sequence[str]]], host: str = "") -> l
             for m in members_of(access)]
 
 
+class UiAccessArgs(TypedDict):
+    project: pulumi.Input[str]
+    """GCP project id of the IAP-protected backend services."""
+    access: Mapping[str, Sequence[str]]
+    """Airflow role -> IAM members (`user:`, `group:`, `domain:`, `serviceAccount:`); each member gets IAP access."""
+    host: NotRequired[str]
+    """The UI's host: the grants are limited to requests for it; "" or missing: project-wide."""
+
+
 class UiAccess(pulumi.ComponentResource):
     """One IAP accessor grant per uiAccess member."""
 
-    def __init__(self, name: str, args: dict, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: UiAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("UiAccess"), name, {}, opts)
+        access = tuple((role, tuple(members)) for role, members in args["access"].items())
         self.grants = [
             gcp.iap.WebTypeComputeIamMember(grant_name(name, grant["member"]), project=args["project"],
                                             **grant, opts=child_options(self, opts))
-            for grant in iap_grants(args["access"], args.get("host", ""))
+            for grant in iap_grants(access, args.get("host", ""))
         ]
-        self.register_outputs({"members": [g["member"] for g in iap_grants(args["access"])]})
+        self.register_outputs({"members": [g["member"] for g in iap_grants(access)]})

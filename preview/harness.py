@@ -26,7 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import KUBERNETES_SCHEMA_VERSION
-from components.run_mode import offline_preview
+from components.config.run_mode import offline_preview
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "airflow-gke"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from components.machine_types import custom_shape_problem, is_custom, parse_custom
+from components.config.machine_types import custom_shape_problem, is_custom, parse_custom
 
 from .capacity import MIB, Resources
 from .harness import Resource

@@ -4,6 +4,7 @@ any module can be loaded on its own (config validation uses pod/git_sync_livenes
 
 Where to look, imports flowing down the list (each module imports only modules above it):
 
+  workload_args.py        the settings as plain, schema-friendly args, and back to AirflowSettings
   workload_spec.py        WorkloadSpec (the resolved inputs), names, ports, paths, labels, metadata
   pod/                    one module per container kind: its container, env, mounts and probes
     shared.py             security contexts, probe/env helpers, image pull policy, the pod's volumes

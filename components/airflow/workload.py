@@ -1,7 +1,5 @@
 """`AirflowWorkload`: declares the manifests the builders of this package return, on any Kubernetes provider."""
 
-from __future__ import annotations
-
 import hashlib
 import re
 from typing import NotRequired, Optional, TypedDict
@@ -12,7 +10,6 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ..common import child_options, type_token
-from ..config import AirflowSettings
 from . import access
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
@@ -22,6 +19,7 @@ from .fernet import KEY_BYTES, fernet_key_value, fernet_keys
 from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
 from .pod_cleanup import pod_cleanup_cronjob
+from .workload_args import AirflowSettingsArgs, settings_from_args
 from .pod import git_bundle
 from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_KSA, GIT_KNOWN_HOSTS_PATH, GIT_SECRET_NAME, GIT_SSH_KEY_PATH,
                             SECRET_KEYS, SECRET_NAME, UI_SERVICE_NAME, WORKER_KSA, WorkloadSpec, execution_api_url,
@@ -52,9 +50,18 @@ def sql_alchemy_conn(user: str, password: str, database: str) -> str:
     return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:5432/{quote(database, safe='')}"
 
 
+class FrontDoorNamesArgs(TypedDict):
+    """The Google Cloud objects the Gateway refers to by name (outputs of the FrontDoor component)."""
+    address_name: pulumi.Input[str]
+    """Name of the reserved global address."""
+    certificate_map_name: pulumi.Input[str]
+    """Name of the Certificate Manager map."""
+
+
 class AirflowWorkloadArgs(TypedDict):
-    settings: AirflowSettings
-    """Validated Airflow settings (image, replicas, DAG repo, Service, resources...)."""
+    settings: AirflowSettingsArgs
+    """Airflow settings (image, replicas, DAG repo, Service, resources...); this stack's come validated from
+    its config (`settings_args`)."""
     database_connection_name: pulumi.Input[str]
     """Cloud SQL instance connection name PROJECT:REGION:INSTANCE, served by the proxy sidecar."""
     database_name: pulumi.Input[str]
@@ -73,22 +80,27 @@ class AirflowWorkloadArgs(TypedDict):
     """Kubernetes service account -> Google account e-mail of each extra task identity (Workload Identity)."""
     instance: NotRequired[str]
     """Value of the app.kubernetes.io/instance label (default: the component name)."""
-    front_door: NotRequired[dict]
-    """With settings.front_door enabled: {"address_name", "certificate_map_name"} of components/frontdoor.py."""
+    front_door: NotRequired[FrontDoorNamesArgs]
+    """With settings.front_door.ui_host set: the FrontDoor component's Google Cloud objects."""
     protect_fernet_key: NotRequired[bool]
     """Pulumi `protect` on the fernet keys Airflow reads (default False): on wherever the database is
     protected, since the database is unreadable without them."""
 
 
 class AirflowWorkload(pulumi.ComponentResource):
+    """Apache Airflow 3 on a Kubernetes cluster: KubernetesExecutor, the Cloud SQL Auth Proxy, DAGs from git."""
     namespace: str
+    """The namespace every object is in."""
     ui_service_name: str
+    """The UI's Service (kubectl port-forward svc/NAME)."""
     admin_password: pulumi.Output[str]
+    """The admin's password (a secret)."""
     execution_api_url: str
+    """Where task pods reach the execution API."""
 
     def __init__(self, name: str, args: AirflowWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("AirflowWorkload"), name, {}, opts)
-        settings = args["settings"]
+        settings = settings_from_args(args["settings"])
 
         # Generated once, kept in Pulumi state: stable across `pulumi up` (every process and every
         # replica signs and verifies with the same JWT secret). The fernet keys: fernet.py.
@@ -206,7 +218,7 @@ class AirflowWorkload(pulumi.ComponentResource):
             "admin_password": self.admin_password,
         })
 
-    def _declare_front_door(self, name: str, spec: pulumi.Output[WorkloadSpec], names: dict,
+    def _declare_front_door(self, name: str, spec: pulumi.Output[WorkloadSpec], names: FrontDoorNamesArgs,
                             opts: Optional[pulumi.ResourceOptions], depends_on: list) -> None:
         """Gateway API and GKE policy objects: custom resources, whose CRDs GKE installs with the Gateway API."""
         objects = pulumi.Output.all(spec, names["address_name"], names["certificate_map_name"]).apply(

@@ -7,18 +7,16 @@ import json
 import re
 from typing import Any, Optional
 
-import pulumi
-
 from ..airflow.pod import git_sync_liveness
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .front_door import read_front_door
-from .reader import _Reader
+from .reader import UP_REFUSES, _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 from .ui_access import read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
-# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). docs/dags.md "DAG source" says which and why.
 DAG_SOURCES = ("git-sync", "git-bundle")
 GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
 GIT_BUNDLE_ONLY_KEYS = ("gitBundleRefreshInterval",)
@@ -127,17 +125,7 @@ def _check_dags_repo_placeholder(reader: _Reader, dags_repo: str, deploying: boo
         return
     allowed = "your fork of this repository (or your DAG repository), not the committed placeholder"
     fix = f"pulumi config set airflow-gke:dagsRepo {DAGS_REPO_EXAMPLE.replace('<you>', '<your-github-user>')}"
-    if deploying:
-        reader.fail("dagsRepo", dags_repo, allowed, fix=fix)
-    else:
-        pulumi.log.warn(f"airflow-gke:dagsRepo = {dags_repo!r}: {allowed}; `pulumi up` will refuse it. Fix: {fix}")
-
-
-def _refuse_or_warn(reader: _Reader, key: str, value: str, allowed: str, fix: str, refuse: bool) -> None:
-    if refuse:
-        reader.fail(key, value, allowed, fix=fix)
-    else:
-        pulumi.log.warn(f"{reader.full_key(key)} = {value!r}: {allowed}. Fix: {fix}")
+    reader.refuse_or_warn("dagsRepo", dags_repo, allowed, fix, deploying, warn_note=UP_REFUSES)
 
 
 def base_url_host(base_url: str) -> str:
@@ -150,20 +138,20 @@ def _check_production_endpoints(reader: _Reader, environment: str, image: str, b
     Registry; the committed prod stack's placeholders preview but are refused at `pulumi up`."""
     is_prod = environment == "prod"
     if not base_url:
-        _refuse_or_warn(reader, "baseUrl", "", "the https URL users open the UI at: unset, every link in an "
+        reader.refuse_or_warn("baseUrl", "", "the https URL users open the UI at: unset, every link in an "
                         "e-mail or a callback and the login redirect point at http://localhost:8080",
                         f"pulumi config set {reader.full_key('baseUrl')} {BASE_URL_EXAMPLE}", is_prod)
     elif _RESERVED_HOST.search(base_url_host(base_url)):
-        _refuse_or_warn(reader, "baseUrl", base_url, "your UI's real address, not a placeholder or reserved "
+        reader.refuse_or_warn("baseUrl", base_url, "your UI's real address, not a placeholder or reserved "
                         "documentation domain (`pulumi up` refuses it)",
                         f"pulumi config set {reader.full_key('baseUrl')} {BASE_URL_EXAMPLE}", deploying)
     image_fix = f"pulumi config set {reader.full_key('airflowImage')} {AR_IMAGE_EXAMPLE}"
     if not _ARTIFACT_REGISTRY_IMAGE.match(image):
-        _refuse_or_warn(reader, "airflowImage", image, "an image in Artifact Registry "
+        reader.refuse_or_warn("airflowImage", image, "an image in Artifact Registry "
                         "(REGION-docker.pkg.dev/...): Docker Hub limits pulls per NAT address and GKE image "
                         "streaming needs Artifact Registry; build and push one with image/", image_fix, is_prod)
     elif _PLACEHOLDER_IMAGE.search(image):
-        _refuse_or_warn(reader, "airflowImage", image, "the image you pushed, not the committed placeholder "
+        reader.refuse_or_warn("airflowImage", image, "the image you pushed, not the committed placeholder "
                         "(`pulumi up` refuses it)", image_fix, deploying)
 
 

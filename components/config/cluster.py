@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from .. import config_rules as rules
-from ..machine_types import custom_shape_problem
+from .rules import CONTROL_PLANE_ACCESS, MIN_KUBERNETES_MINOR, check_control_plane, check_kubernetes_version
+from .machine_types import custom_shape_problem
 from .reader import _Reader
 from .settings import ClusterSettings
 
 CLUSTER_MODES = ("standard", "autopilot")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
-MIN_KUBERNETES_MINOR = rules.MIN_KUBERNETES_MINOR
+MIN_KUBERNETES_MINOR = MIN_KUBERNETES_MINOR
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
@@ -29,10 +29,10 @@ def _read_cluster(reader: _Reader, region: str, is_prod: bool, deploying: bool) 
     # terraform-google-modules/terraform-google-kubernetes-engine#2177).
     kubernetes_version = reader.string("kubernetesVersion", "", pattern=_K8S_VERSION,
                                        allowed="a Kubernetes minor version such as 1.33", example="1.33")
-    rules.check_kubernetes_version(reader, kubernetes_version)
-    control_plane_access = reader.string("controlPlaneAccess", "dns", choices=rules.CONTROL_PLANE_ACCESS)
+    check_kubernetes_version(reader, kubernetes_version)
+    control_plane_access = reader.string("controlPlaneAccess", "dns", choices=CONTROL_PLANE_ACCESS)
     master_authorized_networks = reader.cidr_list("masterAuthorizedNetworks", ())
-    rules.check_control_plane(reader, control_plane_access, master_authorized_networks, deploying)
+    check_control_plane(reader, control_plane_access, master_authorized_networks, deploying)
     node_min = reader.integer("nodeMinCount", 1, 0, 100)
     node_max = reader.integer("nodeMaxCount", 3, 1, 100)
     if node_max < node_min:

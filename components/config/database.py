@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import config_rules as rules
+from .rules import check_database
 from .connection_budget import SUPERUSER_RESERVED_CONNECTIONS, connection_budget, max_connections
 from .reader import _Reader
 from .settings import AirflowSettings, DatabaseSettings
@@ -32,7 +32,7 @@ def _read_database(reader: _Reader, is_prod: bool) -> DatabaseSettings:
         pulumi_protect=reader.boolean("dbPulumiProtect", is_prod),
         password_version=reader.integer("dbPasswordVersion", 1, 1, 1_000_000),
     )
-    rules.check_database(reader, database.backup_retention_count, database.log_retention_days, database.tier)
+    check_database(reader, database.backup_retention_count, database.log_retention_days, database.tier)
     return database
 
 

@@ -4,9 +4,8 @@ with a Google-managed certificate) and uiDnsZone (a Cloud DNS zone the program w
 from __future__ import annotations
 
 import re
-import pulumi
 
-from .reader import _Reader
+from .reader import UP_REFUSES, _Reader
 from .settings import FrontDoorSettings
 
 # A lowercase fully qualified host name: labels of letters, digits and '-', at least one dot, no wildcard
@@ -43,7 +42,4 @@ def read_front_door(reader: _Reader, service_type: str, deploying: bool) -> Fron
 def _refuse_placeholder(reader: _Reader, host: str, deploying: bool) -> None:
     allowed = "a host name in a domain you control, not a reserved example name (RFC 2606)"
     fix = f"pulumi config set airflow-gke:uiHost {UI_HOST_EXAMPLE}  (or `pulumi config rm airflow-gke:uiHost`)"
-    if deploying:
-        reader.fail("uiHost", host, allowed, fix=fix)
-    else:
-        pulumi.log.warn(f"airflow-gke:uiHost = {host!r}: {allowed}; `pulumi up` will refuse it. Fix: {fix}")
+    reader.refuse_or_warn("uiHost", host, allowed, fix, deploying, warn_note=UP_REFUSES)

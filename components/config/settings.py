@@ -82,6 +82,10 @@ class DatabaseSettings(_ComponentArgs):
     pulumi_protect: bool
     password_version: int = 1  # bump to generate a new database password
 
+    def as_args(self) -> dict:
+        # The component takes a name -> value map (a schema-friendly type); the settings keep hashable pairs.
+        return {**super().as_args(), "flags": dict(self.flags)}
+
 
 @dataclass(frozen=True)
 class RegistrySettings(_ComponentArgs):

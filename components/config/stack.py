@@ -7,7 +7,7 @@ import dataclasses
 import re
 from typing import Optional
 
-from ..run_mode import is_deploying
+from .run_mode import is_deploying
 from .airflow import _read_airflow
 from .airflow_overrides import read_airflow_config
 from .cluster import _read_cluster
@@ -29,7 +29,7 @@ _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackConfig:
     """Read and validate the whole stack configuration, or raise ConfigError listing every problem.
 
-    `deploying` (default: whether this run is `pulumi up`, components/run_mode.py) turns the values that
+    `deploying` (default: whether this run is `pulumi up`, components/config/run_mode.py) turns the values that
     only warn in a preview, such as documentation IP ranges, into errors."""
     reader = _Reader(source if source is not None else PulumiConfigSource())
     deploying = is_deploying() if deploying is None else deploying

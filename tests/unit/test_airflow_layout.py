@@ -15,7 +15,7 @@ AIRFLOW = COMPONENTS / "airflow"
 MAX_LINES = 300
 # Layers, lowest first: a module may import its own layer's modules (without cycles) and lower ones only.
 LAYERS = [
-    {"components.airflow.workload_spec", "components.airflow.pod.git_sync_liveness", "components.airflow.pod.shutdown"},
+    {"components.airflow.workload_spec", "components.airflow.workload_args", "components.airflow.pod.git_sync_liveness", "components.airflow.pod.shutdown"},
     {"components.airflow.pod.shared"},
     {f"components.airflow.pod.{p.stem}" for p in (AIRFLOW / "pod").glob("*.py")} - {"components.airflow.pod.__init__"},
     {"components.airflow.config_map", "components.airflow.deployment", "components.airflow.dag_processor",

@@ -14,10 +14,10 @@ import pytest
 from celpy import celtypes
 
 from components.ci_identity import (DEPLOYER_ROLES, GITHUB_ISSUER, GRANTABLE_ROLES, PREVIEW_ROLES,
-                                    STATE_BUCKET_PREVIEW_ROLE, STATE_BUCKET_ROLE, check_args)
+                                    STATE_BUCKET_PREVIEW_ROLE, STATE_BUCKET_ROLE, check_args, pause_roles_of_stacks)
 from components.config import ConfigError
 from components.identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES
-from preview.harness import MOCK_PROJECT_NUMBER, Capture, run_program
+from preview.harness import MOCK_PROJECT_NUMBER, Capture, load_stack_file, run_program
 from tests.conftest import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,10 +228,13 @@ def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap, dev, 
     # bootstrap reads from their files (a grant outside the list fails the deploy).
     scheduled = run_stack("dev", activeHours="Mon-Fri 08:00-18:00 Europe/Berlin")
     granted = {r.inputs["role"] for c in (dev, prod, autopilot, scheduled) for r in c.of_type(PROJECT_MEMBER)}
-    # The pause workflow's per-stack custom role is the one grant the condition cannot list (its name holds the
-    # project and namePrefix): a known gap, documented in docs/operations.md.
+    # The pause workflow's custom role holds the namePrefix: bootstrap lists it for each committed stack that
+    # sleeps (the committed ones don't; the scheduled variant's config is what a sleeping stack commits).
     custom = {role for role in granted if role.startswith("projects/")}
     assert custom == {"projects/my-airflow-project/roles/airflow_pause"}
+    sleeping = {**load_stack_file("dev")[0], "airflow-gke:activeHours": "Mon-Fri 08:00-18:00 Europe/Berlin"}
+    assert set(pause_roles_of_stacks([sleeping, load_stack_file("prod")[0]], "my-airflow-project")) == custom
+    assert not pause_roles_of_stacks([sleeping], "another-project")
     granted -= custom
     task_roles = set(bootstrap.outputs["grantable_task_roles"])
     assert task_roles and not task_roles & set(GRANTABLE_ROLES)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.config import KUBERNETES_SCHEMA_VERSION, ConfigError
-from components.run_mode import is_deploying, offline_preview
+from components.config.run_mode import is_deploying, offline_preview
 from preview import harness
 from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config

@@ -245,12 +245,19 @@ def test_a_node_too_small_beside_gkes_own_pods_is_called_out(dev):
     assert any("do not fit beside GKE's own pods" in note for note in notes), notes
 
 
-def test_readme_cost_table_matches_the_report(dev_total, prod):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_documented_costs_match_the_report(dev_total, prod):
+    root = Path(__file__).resolve().parents[2]
+    costs, readme = (root / "docs" / "cost.md").read_text(), (root / "README.md").read_text()
     for stack, total in (("dev", dev_total), ("prod", monthly(prod))):
-        shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", readme, re.M)
-        assert shown, f"README 'What it costs' has no row for {stack}"
-        assert abs(int(shown.group(1)) - total) <= 1, f"README says ~{shown.group(1)} for {stack}, report {total}"
+        shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", costs, re.M)
+        assert shown, f"docs/cost.md 'What it costs' has no row for {stack}"
+        assert abs(int(shown.group(1)) - total) <= 1, f"docs/cost.md says ~{shown.group(1)} for {stack}, report {total}"
+    # The front page quotes both figures: "the dev stack idles at ~$80/month", prod "(~$490/month".
+    front = {"dev": re.search(r"dev stack idles at\s+~\$(\d+)/month", readme),
+             "prod": re.search(r"HA layout\s+\(~\$(\d+)/month", readme)}
+    for stack, total in (("dev", dev_total), ("prod", monthly(prod))):
+        assert front[stack], f"README no longer quotes the {stack} idle cost"
+        assert abs(int(front[stack].group(1)) - total) <= 1, f"README says ~{front[stack].group(1)} for {stack}"
 
 
 def test_a_pod_too_big_for_the_node_is_called_out(dev):

@@ -7,18 +7,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.airflow.workload import AirflowWorkload
-from components.config import DEFAULT_RESOURCES, AirflowSettings
+from components.airflow.workload_args import AirflowSettingsArgs
 from components.database import Database
 from components.identity import WorkloadIdentityBindings
 from components.network import Network
 from preview.harness import run_program
 
-SETTINGS = AirflowSettings(
+# Plain values, as a program in any language passes them (no dataclass, no resources: the defaults apply).
+SETTINGS = AirflowSettingsArgs(
     namespace="data-platform", image="registry.example.com/airflow:3.3.2-team.1", replicas=2,
     dags_repo="https://git.example.com/team/dags.git", dags_ref="main", dags_subpath="dags",
     git_sync_period_seconds=60, git_sync_max_failures=3, dag_refresh_seconds=30, service_type="ClusterIP",
-    load_balancer_source_ranges=(), allow_public_ui=False, admin_username="admin", admin_email="a@example.com",
-    git_credentials_kind="none", resources=DEFAULT_RESOURCES)
+    load_balancer_source_ranges=[], allow_public_ui=False, admin_username="admin", admin_email="a@example.com",
+    git_credentials_kind="none")
 
 
 def other_program() -> None:

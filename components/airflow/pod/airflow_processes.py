@@ -43,7 +43,7 @@ EXEC_PROBE_TIMEOUT_SECONDS = 60
 # at most `pod_creation_max_concurrency` = 0: the batch size at a time), keeps a burst within a few loops
 # without blocking the loop on 16 sequential API round trips.
 WORKER_PODS_CREATION_BATCH_SIZE = 16
-# Where users open the UI when it is not exposed: README's `kubectl port-forward svc/airflow-ui 8080:80`.
+# Where users open the UI when it is not exposed: the README's `kubectl port-forward svc/airflow-ui 8080:80`.
 PORT_FORWARD_BASE_URL = "http://localhost:8080"
 
 

@@ -76,7 +76,7 @@ def git_connection(settings: AirflowSettings, ssh_key_path: str, known_hosts_pat
         extra = {"key_file": ssh_key_path}
         if settings.git_ssh_known_hosts:
             extra.update(known_hosts_file=known_hosts_path, strict_host_key_checking="yes")
-        else:  # as git-sync with GITSYNC_SSH_KNOWN_HOSTS=false: README says to set dagsSshKnownHosts
+        else:  # as git-sync with GITSYNC_SSH_KNOWN_HOSTS=false: docs/configuration.md: set dagsSshKnownHosts
             extra.update(strict_host_key_checking="no")
         connection["extra"] = extra
     return json.dumps(connection, sort_keys=True)

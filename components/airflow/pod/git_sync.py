@@ -43,7 +43,7 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         if spec.settings.git_ssh_known_hosts:
             env += [env_var("GITSYNC_SSH_KNOWN_HOSTS", "true"),
                     env_var("GITSYNC_SSH_KNOWN_HOSTS_FILE", GIT_KNOWN_HOSTS_PATH)]
-        else:  # no known_hosts configured: the host key cannot be checked (README: set dagsSshKnownHosts)
+        else:  # no known_hosts configured: the host key cannot be checked (docs/configuration.md: set dagsSshKnownHosts)
             env.append(env_var("GITSYNC_SSH_KNOWN_HOSTS", "false"))
     return env
 

@@ -95,7 +95,8 @@ def logs_volume_bound() -> None:
     from preview.harness import run_program
 
     objects = [m for _, m in run_program("prod").kubernetes_objects()]  # prod: git-bundle mode
-    processor = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "airflow-dag-processor")
+    processor = next(o for o in objects
+                     if o["kind"] == "Deployment" and o["metadata"]["name"] == "airflow-dag-processor")
     pod = processor["spec"]["template"]["spec"]
     limit = next(v["emptyDir"]["sizeLimit"] for v in pod["volumes"] if v["name"] == "logs")
     container = next(c for c in pod["containers"] if c["name"] == "dag-processor")

@@ -5,7 +5,11 @@
 - api-server time-to-healthy: rendered command start → rendered startup probe passes
 - DAG-sync latency p50/p95: commit → visible in GET /api/v2/dags, with the rendered git-sync period
   and dag-processor settings, commits at a random point of the sync cycle (as pushes arrive)
-- connection budget per stack (worst case from the rendered manifests vs the tier's max_connections)
+- connection budget per stack (worst case from the rendered manifests vs the tier's max_connections; each
+  api-server worker counts its sync and async engine)
+- logs volume bound of the git-bundle dag-processor pod at 1,000 DAG files (the groomer's steady state)
+- api-server memory (PSS/RSS of the process tree) at 1,000 serialized DAGs (tests/integration/api_memory.py;
+  preview/measured.yaml holds the figure the sizing test checks)
 - a long soak (tests/integration/soak.py) on a PostgreSQL with the dev tier's limit: peak
   connections, peak memory per container, probe cost, dag-processor CPU per hour (rendered re-parse
   interval vs 10 s), logs growth and the steady state the groomer keeps
@@ -23,6 +27,7 @@ Usage: python -m tests.bench [--commits N] [--task-runs N] [--soak-seconds S]
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import subprocess
@@ -66,7 +71,6 @@ def migrate_and_create_admin(objects: list[dict]) -> None:
 
 
 def connection_budgets() -> None:
-    import json
 
     from components.airflow.connections import budget_from_manifests
     from components.config.connection_budget import max_connections
@@ -78,6 +82,38 @@ def connection_budgets() -> None:
         config = stack_config(stack)
         limit = max_connections(config["airflow-gke:dbTier"], json.loads(config.get("airflow-gke:dbFlags") or "{}"))
         print(f"connection_budget_{stack}: {budget_from_manifests(objects).describe(limit)}", flush=True)
+
+
+# Bytes a dag-processor writes to a DAG file's log per parse: 2.7 MiB a day per file at a 10 s re-parse
+# (the soak, docs/benchmarks.md "Running for months"); `long_soak` re-measures it.
+BYTES_PER_PARSE = 2.7 * 2**20 / 8640
+
+
+def logs_volume_bound() -> None:
+    from components.airflow.pod import maintenance
+    from preview.capacity import parse_quantity
+    from preview.harness import run_program
+
+    objects = [m for _, m in run_program("prod").kubernetes_objects()]  # prod: git-bundle mode
+    processor = next(o for o in objects
+                     if o["kind"] == "Deployment" and o["metadata"]["name"] == "airflow-dag-processor")
+    pod = processor["spec"]["template"]["spec"]
+    limit = next(v["emptyDir"]["sizeLimit"] for v in pod["volumes"] if v["name"] == "logs")
+    container = next(c for c in pod["containers"] if c["name"] == "dag-processor")
+    interval = int(next(e["value"] for e in container["env"]
+                        if e["name"] == "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"))
+    steady = maintenance.steady_state_bytes(maintenance.DOCUMENTED_DAG_FILES, BYTES_PER_PARSE / interval)
+    print(f"logs_volume_bound_git_bundle_dag_processor_pod_{maintenance.DOCUMENTED_DAG_FILES}_files_mib: "
+          f"{steady / 2**20:.0f} of {limit} ({steady / parse_quantity(limit):.0%}; re-parse every {interval}s)",
+          flush=True)
+
+
+def api_server_memory(dags: int) -> None:
+    from tests.integration.api_memory import measure
+
+    measured = measure(dags, "bench-api-memory")
+    print(f"api_server_memory_{dags}_dags_mib: PSS {measured.pss_bytes / 2**20:.0f}, RSS "
+          f"{measured.rss_bytes / 2**20:.0f} ({measured.workers} worker(s); preview/measured.yaml)", flush=True)
 
 
 def long_soak(objects: list[dict], seconds: float) -> None:
@@ -134,10 +170,14 @@ def main() -> int:
     parser.add_argument("--soak-seconds", type=float, default=600, help="length of the two-pod soak (0: skip)")
     parser.add_argument("--task-runs", type=int, default=8, help="DAG runs to time trigger-to-task-start")
     parser.add_argument("--history-commits", type=int, default=300, help="commits of the git-bundle history repo")
+    parser.add_argument("--api-dags", type=int, default=1000, help="serialized DAGs for the api-server memory")
     parser.add_argument("--blob-kib", type=int, default=256, help="incompressible KiB rewritten by each commit")
     args = parser.parse_args()
-    announce("connection budgets from the rendered manifests")
+    announce("connection budgets from the rendered manifests, the git-bundle logs volume bound")
     connection_budgets()
+    logs_volume_bound()
+    announce(f"api-server memory at {args.api_dags} serialized DAGs (~2 min)")
+    api_server_memory(args.api_dags)
 
     announce("offline preview wall time (dev, prod), then the unit suite (~2 min)")
     with tempfile.TemporaryDirectory() as out:
@@ -198,7 +238,8 @@ def bundle_latency(commits: int) -> None:
         api.login(*admin_credentials(objects))
         processor_pod = pods["airflow-dag-processor"]
         processor_env = processor_pod.rendered_env(processor_pod.container("dag-processor"))
-        refresh = int(processor_env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"])
+        [bundle] = json.loads(processor_env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+        refresh = int(bundle["kwargs"]["refresh_interval"])  # the fetch interval (gitBundleRefreshInterval)
         latencies = []
         for index in range(commits):
             time.sleep(random.uniform(0, refresh))  # pushes arrive at any point of the refresh cycle

@@ -24,6 +24,7 @@ Where to look, imports flowing down the list (each module imports only modules a
   deployment.py           the `airflow` Deployment (the always-on pod)
   dag_processor.py        git-bundle mode: the one dag-processor's own Deployment
   jobs.py                 the migration Job (and admin user), the db-cleanup CronJob
+  pod_cleanup.py          the hourly CronJob deleting failed task pods after failedPodRetentionHours
   front_door.py           airflow-gke:uiHost: the Gateway, its routes, health check and backend policies
   access.py               Services, ServiceAccounts, RBAC, NetworkPolicies, PDB, Namespace
   connections.py          the connection budget read back from rendered manifests

@@ -18,6 +18,7 @@ from .front_door import FrontDoorNames, front_door_objects
 from .fernet import KEY_BYTES, fernet_key_value, fernet_keys
 from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
+from .pod_cleanup import pod_cleanup_cronjob
 from .workload_args import AirflowSettingsArgs, settings_from_args
 from .pod import git_bundle
 from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_KSA, GIT_KNOWN_HOSTS_PATH, GIT_SECRET_NAME, GIT_SSH_KEY_PATH,
@@ -199,6 +200,9 @@ class AirflowWorkload(pulumi.ComponentResource):
         if settings.metadata_retention_days > 0:
             self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])
+        if settings.failed_pod_retention_hours > 0:
+            self._declare(f"{name}-pod-cleanup", "CronJob", spec.apply(pod_cleanup_cronjob), opts,
+                          after_namespace + workload_inputs)
         if settings.replicas > 1:
             self._declare(f"{name}-pdb", "PodDisruptionBudget", spec.apply(access.pod_disruption_budget), opts,
                           after_namespace)

@@ -72,6 +72,8 @@ class AirflowSettingsArgs(TypedDict):
     measured defaults."""
     metadata_retention_days: NotRequired[int]
     """`airflow db clean` keeps this many days of metadata (weekly CronJob); 0: off. Default 90."""
+    failed_pod_retention_hours: NotRequired[int]
+    """Failed task pods are kept this long, then deleted by an hourly CronJob; 0: deleted at once. Default 72."""
     fernet_key_version: NotRequired[int]
     """Bump to add a new fernet key in front of the old one (rotation); default 1."""
     secrets_version: NotRequired[int]
@@ -92,6 +94,8 @@ class AirflowSettingsArgs(TypedDict):
     """Unchanged DAG files are re-parsed this often. Default 120."""
     dag_source: NotRequired[str]
     """`git-sync` (default) or `git-bundle`."""
+    git_bundle_refresh_seconds: NotRequired[int]
+    """git-bundle mode: how often the DAG processor fetches the repository. Default 30."""
     worker_roles: NotRequired[Sequence[str]]
     """Project roles of the task pods' own Google service account (they are granted elsewhere; named here)."""
     task_identities: NotRequired[Mapping[str, Sequence[str]]]

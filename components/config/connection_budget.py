@@ -8,6 +8,11 @@ per stack. It lives in config/ because config imports it and components/airflow/
 Who connects (Airflow 3: task pods never touch the database, they call the execution API):
 - every long-running Airflow process holds a SQLAlchemy pool of at most pool_size + max_overflow
   connections: scheduler, each api-server worker, dag-processor, triggerer;
+- each api-server worker holds a second pool of the same size: the async engine (3.3.2
+  airflow/settings.py `_configure_async_session` passes the same SQL_ALCHEMY_POOL_SIZE/MAX_OVERFLOW),
+  opened only by the API's async sessions (api_fastapi/common/db/common.py `_get_async_session`,
+  api_fastapi/execution_api/security.py, state/metastore.py) — the other processes build it but never
+  check a connection out;
 - each `airflow jobs check` exec probe (scheduler, dag-processor, triggerer) opens one session
   while it runs, and an operator's CLI session in the maintenance container one more;
 - a rolling update (maxSurge 1, maxUnavailable 0) runs replicas + 1 pods side by side;
@@ -32,7 +37,12 @@ SHARED_CORE_MEMORY_GB = {"db-f1-micro": 0.6, "db-g1-small": 1.7}
 # Source: https://www.postgresql.org/docs/16/runtime-config-connection.html#GUC-SUPERUSER-RESERVED-CONNECTIONS
 SUPERUSER_RESERVED_CONNECTIONS = 3
 
-API_SERVER_WORKERS = 2
+# One uvicorn worker per api-server process, scaled by replicas (upstream's default moved from 4 to 1:
+# apache/airflow#52270, #55707; a worker costs a whole process of memory, an OOM report: #61804). The
+# memory figure behind it: docs/benchmarks.md, preview/measured.yaml.
+API_SERVER_WORKERS = 1
+# Pools per process: the api-server's workers each hold the sync and the async engine (see above).
+ENGINES_PER_PROCESS = {"api-server": 2}
 EXEC_PROBED_PROCESSES = ("scheduler", "dag-processor", "triggerer")
 OPERATOR_SESSIONS_PER_POD = 1  # `kubectl exec` into maintenance and run an airflow command
 ROLLOUT_SURGE = 1  # the Deployment's maxSurge
@@ -71,7 +81,8 @@ def connection_budget(replicas: int, pool_size: int, max_overflow: int, api_work
     per_process = pool_size + max_overflow
     processes = pooled_processes(api_workers, separate_dag_processor)
     probes = [name for name in EXEC_PROBED_PROCESSES if name in processes]
-    per_pod = sum(processes.values()) * per_process + len(probes) + OPERATOR_SESSIONS_PER_POD
+    pools = sum(count * ENGINES_PER_PROCESS.get(name, 1) for name, count in processes.items())
+    per_pod = pools * per_process + len(probes) + OPERATOR_SESSIONS_PER_POD
     pods = replicas + ROLLOUT_SURGE
     job_connections = jobs * CONNECTIONS_PER_JOB
     own_pod = (per_process + 1) if separate_dag_processor else 0  # the dag-processor's pool and its probe

@@ -113,7 +113,8 @@ class ContainerResources:
 # (peak + one `airflow jobs check` probe, which runs inside the same limit); request near the peak.
 DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
     "scheduler": ContainerResources("300m", "512Mi", "1", "1Gi"),
-    "api-server": ContainerResources("250m", "768Mi", "1", "1Gi"),
+    # One uvicorn worker (API_SERVER_WORKERS): ~350 MiB at 1,000 DAGs (preview/measured.yaml), limit 2x that.
+    "api-server": ContainerResources("250m", "512Mi", "1", "768Mi"),
     "dag-processor": ContainerResources("250m", "512Mi", "1", "1Gi"),
     "triggerer": ContainerResources("250m", "384Mi", "500m", "768Mi"),
     "maintenance": ContainerResources("10m", "64Mi", "100m", "512Mi"),
@@ -154,6 +155,9 @@ class AirflowSettings:
     git_credentials_kind: str  # "none", "token" or "ssh"
     resources: Mapping[str, ContainerResources]
     metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
+    # Failed task pods are kept this long for debugging, then deleted hourly (airflow/pod_cleanup.py); 0:
+    # the executor deletes them at once.
+    failed_pod_retention_hours: int = 72
     secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
     fernet_key_version: int = 1  # bump to add a new fernet key before the old one (airflow/fernet.py)
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
@@ -167,6 +171,8 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    # git-bundle mode: how often the dag-processor fetches the repository (GitDagBundle refresh_interval).
+    git_bundle_refresh_seconds: int = 30
     # What tasks reach (config/task_access.py): project roles of the worker account, extra task identities
     # (name -> roles), and Secret Manager as the connections/variables backend ("none" or "secret-manager").
     worker_roles: tuple[str, ...] = ()

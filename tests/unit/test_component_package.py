@@ -132,6 +132,7 @@ def test_airflow_settings_round_trip_through_args():
         metadata_retention_days=0, fernet_key_version=2, secrets_version=4, admin_password=password, git_credentials=token,
         git_ssh_known_hosts="example.com ssh-ed25519 AAAA", db_pool_size=11, db_pool_max_overflow=12,
         base_url="https://airflow.example.com", dag_reparse_seconds=30, dag_source="git-bundle",
+        git_bundle_refresh_seconds=45, failed_pod_retention_hours=6,
         front_door=FrontDoorSettings("airflow.example.com", "zone"), worker_roles=("roles/bigquery.jobUser",),
         task_identities=(("analytics", ("roles/bigquery.dataViewer",)), ("loader", ())),
         secrets_backend="secret-manager", secrets_prefix="af", secrets_project="p",

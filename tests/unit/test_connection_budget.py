@@ -27,7 +27,8 @@ def test_tier_limits_follow_cloud_sql_defaults_and_the_flag(tier, flags, expecte
 
 
 def test_budget_counts_pools_probes_surge_and_jobs():
-    # 5 pooled processes (2 api-server workers) x 3 + 3 exec probes + 1 operator session, 2 pods, 2 Jobs x 2
+    # 5 pools (scheduler, dag-processor, triggerer, 1 api-server worker x sync + async engine) x 3 + 3 exec
+    # probes + 1 operator session, 2 pods, 2 Jobs x 2
     assert connection_budget(1, 2, 1).total == 2 * (5 * 3 + 3 + 1) + 4
     assert connection_budget(2, 2, 1).pods == 3
     assert connection_budget(1, 5, 10).total > connection_budget(1, 2, 1).total
@@ -81,3 +82,23 @@ def test_git_bundle_mode_counts_the_dag_processor_pod_once(prod):
     assert budget == connection_budget(2, 5, 5, separate_dag_processor=True)
     assert budget.dag_processor_pod == 5 + 5 + 1
     assert budget.total < connection_budget(2, 5, 5).total
+
+
+def test_each_api_server_worker_counts_its_sync_and_async_pools():
+    """3.3.2 settings._configure_async_session gives the api-server a second engine with the same pool
+    settings (used by the async sessions of the API): one more worker is two more full pools per pod."""
+    one, two = connection_budget(1, 2, 1, api_workers=1), connection_budget(1, 2, 1, api_workers=2)
+    assert two.per_pod - one.per_pod == 2 * (2 + 1)
+    assert two.total - one.total == two.pods * 2 * (2 + 1)
+
+
+def test_pooling_off_is_refused_by_the_budget(dev):
+    """Without pooling (NullPool) neither engine is bounded: the budget must not pretend to count it."""
+    objects = manifests(dev)
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "airflow":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                if container["name"] == "scheduler":
+                    container["env"].append({"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED", "value": "False"})
+    with pytest.raises(ValueError, match="POOL_ENABLED"):
+        budget_from_manifests(objects)

@@ -119,7 +119,7 @@ def test_every_airflow_container_tracks_the_same_bundle():
         assert bundle == {"name": "dags", "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
                           "kwargs": {"git_conn_id": "dags_git", "tracking_ref": "release/2024",
                                      "repo_url": "https://git.example.com/acme/dags.git",
-                                     "subdir": "pipelines/dags", "refresh_interval": 20}}, name
+                                     "subdir": "pipelines/dags", "refresh_interval": 40}}, name
         storage = env_value(container, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH")
         [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == storage]
         assert not mount.get("readOnly") and "emptyDir" in volumes[mount["name"]], name  # writable, per pod
@@ -236,3 +236,19 @@ def test_every_container_that_fetches_bounds_a_stalled_transfer():
     assert fetching["GIT_HTTP_LOW_SPEED_LIMIT"] == "1000" and fetching["GIT_HTTP_LOW_SPEED_TIME"] == "60"
     quiet = {e["name"] for e in ds.bundle_env(settings, "/d", "s", "/k", "/h", fetches=False)}
     assert "GIT_HTTP_LOW_SPEED_TIME" not in quiet  # no git runs there
+
+
+def test_the_bundle_fetches_at_its_own_interval_not_at_every_local_refresh():
+    """The remote fetch follows gitBundleRefreshInterval (default 30 s, as git-sync's period), not the
+    10 s local re-listing of dagRefreshInterval: 8,640 fetches a day would hit the git host for nothing."""
+    from components.config.airflow import GIT_BUNDLE_REFRESH_DEFAULT
+
+    assert load(dagSource="git-bundle").airflow.git_bundle_refresh_seconds == GIT_BUNDLE_REFRESH_DEFAULT
+    assert GIT_BUNDLE_REFRESH_DEFAULT >= 30
+    settings = load(dagSource="git-bundle", gitBundleRefreshInterval="2m").airflow
+    assert settings.git_bundle_refresh_seconds == 120
+    assert json.loads(ds.bundle_config_list(settings))[0]["kwargs"]["refresh_interval"] == 120
+    # a key of the other mode is refused, not ignored
+    problem = problem_for(load_error(gitBundleRefreshInterval="60s"), "airflow-gke:gitBundleRefreshInterval")
+    assert "pulumi config rm" in problem
+

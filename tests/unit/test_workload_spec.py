@@ -45,7 +45,7 @@ def make_spec(**overrides) -> WorkloadSpec:
     settings = dict(
         namespace=NAMESPACE, image=IMAGE, replicas=1,
         dags_repo=DAGS_REPO, dags_ref="release/2024", dags_subpath="pipelines/dags",
-        git_sync_period_seconds=45, git_sync_max_failures=7, dag_refresh_seconds=20,
+        git_sync_period_seconds=45, git_sync_max_failures=7, dag_refresh_seconds=20, git_bundle_refresh_seconds=40,
         service_type="ClusterIP", load_balancer_source_ranges=(), allow_public_ui=False,
         admin_username="ops-admin", admin_email="ops@example.com", git_credentials_kind="none",
         resources=resources)

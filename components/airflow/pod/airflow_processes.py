@@ -76,6 +76,9 @@ def airflow_env(spec: WorkloadSpec, container: str = "") -> list[dict]:
           if name != JWT_SECRET_ENV or container in JWT_SECRET_USERS),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE", POD_TEMPLATE_PATH),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
+        # A failed pod stays for debugging until the pod-cleanup CronJob's retention (pod_cleanup.py).
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS_ON_FAILURE",
+                str(spec.settings.failed_pod_retention_hours <= 0)),
         # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes); a file whose
         # mtime is newer than its last parse is parsed then too (file_parsing_sort_mode modified_time,
         # and git-sync checks every commit out anew), so a pushed change shows up about one git-sync

@@ -1,6 +1,6 @@
 """The git-bundle DAG source (airflow-gke:dagSource = git-bundle): Airflow 3's versioned GitDagBundle.
 
-The dag-processor fetches `dagsRef` every `dagRefreshInterval` and records the commit it parsed on the
+The dag-processor fetches `dagsRef` every `gitBundleRefreshInterval` (30 s) and records the commit it parsed on the
 DAG version and on each DAG run it creates (`dag_run.bundle_version`); every task of that run is started
 with that commit in its workload and runs exactly that code, however far the branch moved since. No
 git-sync container runs in this mode (git_sync.py is the other DAG source). Here: the bundle's env and git
@@ -60,7 +60,7 @@ def bundle_config_list(settings: AirflowSettings) -> str:
     """`[dag_processor] dag_bundle_config_list`: one GitDagBundle tracking dagsRef."""
     # repo_url: processes without the connection (no credentials: they never fetch) still build the bundle.
     kwargs: dict = {"git_conn_id": GIT_CONN_ID, "repo_url": settings.dags_repo, "tracking_ref": settings.dags_ref,
-                    "refresh_interval": settings.dag_refresh_seconds}
+                    "refresh_interval": settings.git_bundle_refresh_seconds}
     if settings.dags_subpath:
         kwargs["subdir"] = settings.dags_subpath
     return json.dumps([{"name": BUNDLE_NAME, "classpath": BUNDLE_CLASS, "kwargs": kwargs}], sort_keys=True)

@@ -9,6 +9,7 @@ from components.config import load_stack_config
 from components.database import Database
 from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
+from components.monitoring import Monitoring
 from components.network import Network
 from components.registry import Registry
 from components.services import REQUIRED_APIS, ProjectServices
@@ -47,6 +48,10 @@ airflow = AirflowWorkload(name, {
     "database_password": database.password, "airflow_service_account": identity.airflow_service_account_email,
     "worker_service_account": identity.worker_service_account_email, "logs_bucket_url": logs.url},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
+monitoring = Monitoring(f"{name}-monitoring", {
+    "project": project, "cluster_name": cluster.name, "namespace": cfg.airflow.namespace,
+    "sql_instance_name": database.instance_name, "max_connections": cfg.database.max_connections,
+    "alert_emails": cfg.alert_emails, "title": f"{name} {cfg.environment}"}, after_apis)
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)
@@ -61,3 +66,4 @@ pulumi.export("logs_bucket", logs.url)
 pulumi.export("airflow_namespace", airflow.namespace)
 pulumi.export("airflow_ui_service", airflow.ui_service_name)
 pulumi.export("airflow_admin_password", airflow.admin_password)
+pulumi.export("monitoring_dashboard", monitoring.dashboard_id)

@@ -31,7 +31,9 @@ NAT = "gcp:compute/routerNat:RouterNat"
 REGISTRY = "gcp:artifactregistry/repository:Repository"
 BUCKET = "gcp:storage/bucket:Bucket"
 K8S_SERVICE = "kubernetes:core/v1:Service"
-PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET)
+ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, ALERT_POLICY)
 
 
 class PriceError(ValueError):
@@ -303,6 +305,27 @@ class _Estimator:
         self.add(bucket, "log storage (Standard)", stored, "GiB", price, per_hour=False,
                  note=f"{days} days kept x assumed {self.assume['task_logs_gib_per_day']} GiB/day")
 
+    # -- monitoring ----------------------------------------------------------------------------------
+    def alert_policy(self, policy: Resource) -> None:
+        price = self.prices["monitoring"]["alert_condition_per_month"]["usd"]
+        conditions = len(policy.inputs.get("conditions") or [])
+        self.add(policy, "alert conditions", conditions, "conditions", price, per_hour=False)
+
+    def scraped_samples(self) -> None:
+        """GMP bills every sample ingested: series per scraped pod x scrapes a month, per always-on pod."""
+        monitoring = self.prices["monitoring"]
+        manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
+        pods = sum(replicas for _, replicas, _ in always_on_pods(manifests))
+        for resource, manifest in self.capture.kubernetes_objects():
+            if resource.type != POD_MONITORING:
+                continue
+            seconds = min(_seconds(e.get("interval", "60s")) for e in manifest["spec"]["endpoints"])
+            series = self.assume["gmp_series_per_scraped_pod"] * pods
+            millions = series * self.hours * 3600 / seconds / 1e6
+            self.add(resource, "Prometheus samples ingested (GMP)", round(millions, 4), "M samples",
+                     monitoring["prometheus_samples_per_million"]["usd"], per_hour=False,
+                     note=f"~{series:g} series (assumed) scraped every {seconds:g}s")
+
     # -- whole stack -------------------------------------------------------------------------------
     def run(self) -> CostReport:
         free = set(self.prices["no_charge_types"])
@@ -326,6 +349,9 @@ class _Estimator:
             self.registry(repo)
         for bucket in self.capture.of_type(BUCKET):
             self.bucket(bucket)
+        for policy in self.capture.of_type(ALERT_POLICY):
+            self.alert_policy(policy)
+        self.scraped_samples()
         self.note_region()
         self.note_unschedulable_pods()
         return CostReport(self.capture.stack, self.items, self.prices, self.notes, self.environment())
@@ -367,6 +393,13 @@ class _Estimator:
             self.notes.append(f"pods {', '.join(left)} do not fit beside GKE's own pods on the {len(nodes)} idle "
                               f"{shapes} node(s): the autoscaler adds nodes and the idle cost is higher than "
                               "shown; pick a larger nodeMachineType or raise nodeMinCount.")
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", duration)
+    if not match:
+        raise PriceError(f"PodMonitoring interval {duration!r} is not a duration such as 30s or 1m")
+    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def estimate(capture: Capture, prices: Optional[dict] = None) -> CostReport:

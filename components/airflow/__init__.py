@@ -16,6 +16,7 @@ Where to look, imports flowing down the list (each module imports only modules a
                           is the task pod's entry point it ships)
     migrations_wait.py    the wait-for-migrations init container and the rollout deadlines it implies
     maintenance.py        the maintenance container and the log groomer it runs
+    metrics_exporter.py   the StatsD exporter sidecar, its mapping, Airflow's [metrics] env
     task_pod.py           the KubernetesExecutor's worker pod template
   config_map.py           airflow.cfg, the pod template, the fetch script
   deployment.py           the `airflow` Deployment (the always-on pod)
@@ -23,5 +24,6 @@ Where to look, imports flowing down the list (each module imports only modules a
   jobs.py                 the migration Job (and admin user), the db-cleanup CronJob
   access.py               Services, ServiceAccounts, RBAC, NetworkPolicies, PDB, Namespace
   connections.py          the connection budget read back from rendered manifests
+  scraping.py             the PodMonitoring for Managed Service for Prometheus
   workload.py             AirflowWorkload: Secrets, then every object above, as Pulumi resources
 """

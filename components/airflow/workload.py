@@ -13,7 +13,7 @@ import pulumi_random as random
 
 from ..common import child_options, type_token
 from ..config import AirflowSettings
-from . import access
+from . import access, scraping
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
 from .deployment import deployment
@@ -36,6 +36,8 @@ KINDS = {
     "Deployment": (k8s.apps.v1.Deployment, ("metadata", "spec")),
     "Job": (k8s.batch.v1.Job, ("metadata", "spec")),
     "CronJob": (k8s.batch.v1.CronJob, ("metadata", "spec")),
+    # Managed Service for Prometheus's CRD (scraping.py); GKE installs it with managed collection.
+    "PodMonitoring": (k8s.apiextensions.CustomResource, ("metadata", "spec")),
 }
 
 
@@ -150,7 +152,7 @@ class AirflowWorkload(pulumi.ComponentResource):
         self._declare(f"{name}-pod-launcher", "Role", spec.apply(access.pod_launcher_role), opts, after_namespace)
         self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(access.pod_launcher_binding), opts,
                       after_namespace)
-        for index, policy_name in enumerate(("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress")):
+        for index, policy_name in enumerate(access.NETWORK_POLICY_NAMES):
             self._declare(f"{name}-netpol-{policy_name}", "NetworkPolicy",
                           spec.apply(lambda s, i=index: access.network_policies(s)[i]), opts, after_namespace)
 
@@ -165,6 +167,9 @@ class AirflowWorkload(pulumi.ComponentResource):
                           after_namespace + workload_inputs)
         self._declare(f"{name}-ui", "Service", spec.apply(access.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(access.api_service), opts, after_namespace)
+        self._declare(f"{name}-statsd", "Service", spec.apply(access.statsd_service), opts, after_namespace)
+        self._declare(f"{name}-pod-monitoring", "PodMonitoring", spec.apply(scraping.pod_monitoring), opts,
+                      after_namespace)
         if settings.metadata_retention_days > 0:
             self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])
@@ -186,5 +191,8 @@ class AirflowWorkload(pulumi.ComponentResource):
     def _declare(self, resource_name: str, kind: str, manifest: pulumi.Output[dict],
                  opts: Optional[pulumi.ResourceOptions], depends_on: Optional[list] = None) -> pulumi.CustomResource:
         cls, fields = KINDS[kind]
-        return cls(resource_name, **{_snake(f): manifest[f] for f in fields},
+        # A custom resource's type token is built from these two, so they must be plain strings.
+        custom = ({"api_version": scraping.API_VERSION, "kind": kind}
+                  if cls is k8s.apiextensions.CustomResource else {})
+        return cls(resource_name, **custom, **{_snake(f): manifest[f] for f in fields},
                    opts=child_options(self, opts, depends_on=depends_on or []))

@@ -20,6 +20,7 @@ LAYERS = [
     {f"components.airflow.pod.{p.stem}" for p in (AIRFLOW / "pod").glob("*.py")} - {"components.airflow.pod.__init__"},
     {"components.airflow.config_map", "components.airflow.deployment", "components.airflow.dag_processor",
      "components.airflow.jobs", "components.airflow.access", "components.airflow.connections"},
+    {"components.airflow.scraping"},  # the PodMonitoring: selects the pods access.py's policies open
     {"components.airflow.workload"},
 ]
 

@@ -11,7 +11,7 @@ from ...config import AirflowSettings
 from ...config.connection_budget import API_SERVER_WORKERS
 from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
                              WorkloadSpec)
-from . import shutdown
+from . import metrics_exporter, shutdown
 from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
                      secret_env)
 
@@ -59,6 +59,7 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_reparse_seconds),
         env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
+        *metrics_exporter.in_pod_statsd_env(),
     ]
 
 

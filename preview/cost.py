@@ -349,7 +349,7 @@ class _Estimator:
             self.registry(repo)
         for bucket in self.capture.of_type(BUCKET):
             self.bucket(bucket)
-        for policy in self.capture.of_type(ALERT_POLICY):
+        for policy in sorted(self.capture.of_type(ALERT_POLICY), key=lambda r: r.name):
             self.alert_policy(policy)
         self.scraped_samples()
         self.note_region()

@@ -35,7 +35,7 @@ DAGS_REPO = "https://git.example.com/acme/dags.git"
 AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer", "maintenance")
 SECRET_ENV = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY",
               "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
-UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532}
+UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532, "metrics-exporter": 65534}
 
 
 def make_spec(**overrides) -> WorkloadSpec:
@@ -102,7 +102,7 @@ def test_deployment_runs_the_design_containers_with_their_commands(spec):
     assert rendered["kind"] == "Deployment" and rendered["metadata"]["name"] == "airflow"
     pod = pod_spec_of(rendered)
     main = containers(pod)
-    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync", "metrics-exporter"}
     assert relayed_airflow_command(main["scheduler"])[:2] == ["airflow", "scheduler"]
     assert relayed_airflow_command(main["api-server"])[:2] == ["airflow", "api-server"]
     assert relayed_airflow_command(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
@@ -349,7 +349,11 @@ def test_pod_launcher_role_and_binding(spec):
 
 def selects(policy: dict, pod_labels: dict) -> bool:
     selector = policy["spec"]["podSelector"]
-    assert set(selector) <= {"matchLabels"}, "matchExpressions are not evaluated by this test"
+    assert set(selector) <= {"matchLabels", "matchExpressions"}
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", "only In expressions are evaluated by this test"
+        if pod_labels.get(expression["key"]) not in expression["values"]:
+            return False
     return selector.get("matchLabels", {}).items() <= pod_labels.items()
 
 
@@ -358,14 +362,20 @@ def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
     deny = [p for p in policies if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
     pod_labels = deployment(spec)["spec"]["template"]["metadata"]["labels"]
-    opened = set()
+    opened, from_some = set(), set()
     for policy in policies:
         if selects(policy, pod_labels):
             assert "Ingress" in policy["spec"]["policyTypes"]
             for rule in policy["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{policy['metadata']['name']} opens every port"
-                opened |= {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
-    assert opened == {("TCP", 8080)}
+                ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+                if rule.get("from"):
+                    from_some |= ports
+                else:
+                    opened |= ports
+    assert opened == {("TCP", 8080)}  # to everyone
+    # to named sources only: GMP's collectors (metrics ports), the namespace's other Airflow pods (StatsD)
+    assert from_some == {("TCP", 9102), ("TCP", 9090), ("TCP", 8081), ("UDP", 9125)}
 
 
 def test_replicas_pdb_and_rollout():

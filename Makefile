@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview rehearse changes golden test unit integration scan bench venv tool-venvs postgres clean lint-workflows
+.PHONY: preview docs rehearse changes golden test unit integration scan bench venv tool-venvs postgres clean lint-workflows
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -31,9 +31,15 @@ postgres:
 	@echo "==> [4/4] PostgreSQL on 127.0.0.1:5432 for the integration tests (installs Debian's package if missing)"
 	bash scripts/ensure-postgres.sh
 
-## Offline preview of STACK (dev|prod): resource tree, build/$(STACK)/resources.json and manifests/
+## Offline preview of STACK (dev|prod): resource tree, build/$(STACK)/resources.json, architecture.svg and manifests/
 preview: venv
 	$(PY) -m preview --stack $(STACK)
+
+## Regenerate the generated docs: docs/configuration.md (from Pulumi.yaml) and docs/architecture.svg (dev's picture)
+docs: venv
+	$(PY) -m scripts.config_reference
+	$(PY) -m preview --stack dev > /dev/null
+	cp build/dev/architecture.svg docs/architecture.svg
 
 ## Deploy rehearsal of STACK (or of RESOURCES=path/to/resources.json): replays pulumi up/destroy
 ## against GCP's documented ordering rules; writes build/$(STACK)/rehearsal.{txt,json,svg}

@@ -24,7 +24,9 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 
 from .common import child_options, type_token
-from .identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES
+from .config.task_access import role_problem
+from .identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES, SECRET_ACCESSOR_ROLE
+from .schedule import INVOKER_ROLE, pause_role_id
 from .network import SERVICE_NETWORKING_AGENT_ROLE
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -68,9 +70,13 @@ DEPLOYER_ROLES: Mapping[str, str] = {
                                      "only accounts whose id has a managed prefix",
     "roles/iam.serviceAccountUser": "create node pools that run as the node account; only accounts whose id has "
                                     "a managed prefix",
-    "roles/resourcemanager.projectIamAdmin": "grant the node and Airflow accounts and the Service Networking agent "
-                                             "their project roles; an IAM condition limits it to exactly those "
-                                             "roles (GRANTABLE_ROLES)",
+    "roles/resourcemanager.projectIamAdmin": "grant the node, Airflow and task accounts and the Service Networking "
+                                             "agent their project roles; an IAM condition limits it to exactly "
+                                             "those roles (GRANTABLE_ROLES and the stacks' task roles)",
+    # A stack with activeHours or paused (components/schedule.py):
+    "roles/cloudscheduler.admin": "the pause schedule's Cloud Scheduler jobs (create, update, pause, delete)",
+    "roles/workflows.editor": "the pause schedule's workflow (create, update, delete; no IAM on workflows)",
+    "roles/iam.roleAdmin": "the pause workflow's custom role, exactly the permissions its calls need",
 }
 # The preview account's project roles: what `pulumi preview` (no --refresh) of __main__.py reads.
 PREVIEW_ROLES: Mapping[str, str] = {
@@ -79,8 +85,14 @@ PREVIEW_ROLES: Mapping[str, str] = {
                               "falls back to a client-side preview (pulumi/pulumi-kubernetes "
                               "provider/pkg/provider/provider.go at 94977969, Create and Update on preview)",
 }
-# The only roles the deployer may grant at project level: what components/identity.py and network.py grant.
-GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE}))
+# The roles the deployer may always grant at project level: what components/identity.py and network.py grant
+# whatever the stack config (the secret accessor only under its prefix condition, which the stack sets), and the
+# pause schedule's invoker role. The roles a stack gives its tasks (workerRoles, taskIdentities) are added per
+# bootstrap run: task_roles, with the pause workflow's custom role (projects/P/roles/<namePrefix>_pause) of each
+# committed stack that sleeps (pause_roles_of_stacks).
+GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *AIRFLOW_PROJECT_ROLES, SERVICE_NETWORKING_AGENT_ROLE,
+                                SECRET_ACCESSOR_ROLE, INVOKER_ROLE}))
+TASK_ROLE_KEYS = ("airflow-gke:workerRoles", "airflow-gke:taskIdentities")
 # Object verbs without object IAM (as LOGS_BUCKET_ROLE in components/identity.py).
 STATE_BUCKET_ROLE = "roles/storage.objectUser"
 # A preview of a file ("diy") backend reads the checkpoint and writes nothing: no lock (diyBackend.Preview
@@ -154,14 +166,44 @@ def account_scope_expression(prefixes: Sequence[str]) -> str:
     return " || ".join(f"{account}.startsWith('{prefix}')" for prefix in prefixes)
 
 
-def deployer_conditions(prefixes: Sequence[str]) -> dict[str, tuple[str, str]]:
+def task_roles_of_stacks(stack_configs: Sequence[Mapping]) -> tuple[str, ...]:
+    """Every role the stacks' workerRoles and taskIdentities grant, from their `config:` maps (Pulumi.<stack>.yaml)."""
+    roles: set[str] = set()
+    for config in stack_configs:
+        roles.update(r for r in (config.get(TASK_ROLE_KEYS[0]) or []) if isinstance(r, str))
+        for identity_roles in (config.get(TASK_ROLE_KEYS[1]) or {}).values():
+            roles.update(r for r in (identity_roles or []) if isinstance(r, str))
+    return tuple(sorted(roles))
+
+
+def pause_roles_of_stacks(stack_configs: Sequence[Mapping], project: str) -> tuple[str, ...]:
+    """The pause workflow's custom role of every stack in this project that sleeps (activeHours or paused set):
+    the deployer must grant it, and its name holds the stack's namePrefix (components/schedule.py)."""
+    roles = set()
+    for config in stack_configs:
+        pauses = bool(config.get("airflow-gke:activeHours")) or str(config.get("airflow-gke:paused", "")).lower() == "true"
+        if pauses and config.get("gcp:project", project) == project:
+            prefix = config.get("airflow-gke:namePrefix") or "airflow"
+            roles.add(f"projects/{project}/roles/{pause_role_id(prefix)}")
+    return tuple(sorted(roles))
+
+
+def check_task_roles(roles: Sequence[str], project: str) -> list[str]:
+    """The stacks' own checks (config/task_access.py), so bootstrap never lets a deployer grant a refused role."""
+    return [f"task role {role!r} (workerRoles / taskIdentities of a stack, or taskRoles) is not allowed: {problem}. "
+            "Fix: change it in the stack (pulumi config set --path ...) and re-run bootstrap"
+            for role in roles if (problem := role_problem(role, project))]
+
+
+def deployer_conditions(prefixes: Sequence[str], task_roles: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
     """role -> (title, CEL) of every conditional deployer role."""
     accounts = account_scope_expression(prefixes)
+    grantable = tuple(sorted({*GRANTABLE_ROLES, *task_roles}))
     return {
         "roles/storage.admin": ("managed-buckets-only", bucket_scope_expression(prefixes)),
         "roles/iam.serviceAccountAdmin": ("managed-accounts-only", accounts),
         "roles/iam.serviceAccountUser": ("managed-accounts-only", accounts),
-        "roles/resourcemanager.projectIamAdmin": ("only-airflow-gke-roles", grant_limit_expression(GRANTABLE_ROLES)),
+        "roles/resourcemanager.projectIamAdmin": ("only-airflow-gke-roles", grant_limit_expression(grantable)),
     }
 
 
@@ -222,6 +264,8 @@ class CiIdentityArgs(TypedDict):
     state_bucket: NotRequired[Optional[pulumi.Input[str]]]
     """GCS bucket of the Pulumi state (`pulumi login gs://...`): deployers read and write its objects,
     the preview account reads them."""
+    task_roles: NotRequired[Sequence[str]]
+    """Roles the stacks give their tasks (workerRoles, taskIdentities): the deployers may grant these too."""
 
 
 def _role_resource_name(role: str) -> str:
@@ -284,7 +328,7 @@ class CiIdentity(pulumi.ComponentResource):
 
         preview = account(f"{name}-preview", PREVIEW_ACCOUNT_ID, f"pulumi preview from {repository}",
                           "event_name", PREVIEW_EVENT, PREVIEW_ROLES, {}, STATE_BUCKET_PREVIEW_ROLE)
-        conditions = deployer_conditions(prefixes)
+        conditions = deployer_conditions(prefixes, args.get("task_roles", ()))
         deployers = {
             env: account(f"{name}-deployer-{env}", deployer_account_id(env),
                          f"pulumi up of {env} from {repository} (main, environment {env})",

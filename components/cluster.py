@@ -86,6 +86,13 @@ class ClusterArgs(TypedDict):
     """Refuse to delete the cluster (default True)."""
     labels: NotRequired[dict]
     """Resource labels."""
+    pause_managed: NotRequired[bool]
+    """A pause schedule sizes the node pools (components/schedule.py): their autoscaling and node count are
+    left to it (ignoreChanges), so a `pulumi up` while paused neither wakes the pools nor fights the schedule."""
+
+
+# What the pause workflow changes on a node pool (rehearse/drift_rules.yaml, node-pool-*-under-pause).
+PAUSE_MANAGED_POOL_FIELDS = ["autoscaling", "nodeCount"]
 
 
 class Cluster(pulumi.ComponentResource):
@@ -94,6 +101,8 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     workload_pool: pulumi.Output[str]
     provider: k8s.Provider
+    node_pools: list[tuple[pulumi.Output[str], int, int]]
+    """Standard mode: (name, autoscaler min, max) of each node pool; what a resume restores."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Cluster"), name, {}, opts)
@@ -150,6 +159,12 @@ class Cluster(pulumi.ComponentResource):
                     issue_client_certificate=False)),
             enable_legacy_abac=False,
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: NetworkPolicy enforcement built in
+            # GKE's Gateway controller and the Gateway API CRDs, for the UI's front door (airflow-gke:uiHost).
+            # On for every stack so turning uiHost on later does not touch the cluster; an in-place update
+            # (gateway_api_config is not ForceNew: google/services/container/resource_container_cluster.go,
+            # hashicorp/terraform-provider-google@e03b7622a26cf4e878f90bdccaca6aa3d03a7999, update at L5172).
+            # https://cloud.google.com/kubernetes-engine/docs/how-to/deploying-gateways#enable-gateway
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             maintenance_policy=gcp.container.ClusterMaintenancePolicyArgs(
                 daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(
                     start_time="03:00")),
@@ -161,6 +176,7 @@ class Cluster(pulumi.ComponentResource):
                 managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
         )
         node_pools: list[gcp.container.NodePool] = []
+        self.node_pools = []
         if autopilot:
             cluster = gcp.container.Cluster(
                 f"{name}-gke", enable_autopilot=True,
@@ -185,8 +201,10 @@ class Cluster(pulumi.ComponentResource):
                 # The default pool is gone; a diff on its node_config would otherwise replace the cluster.
                 **common, opts=child_options(self, opts, ignore_changes=["nodeConfig", "initialNodeCount"]))
             node_pools.append(self._node_pool(f"{name}-pool", cluster, args, spot=False, opts=opts))
+            self.node_pools.append((node_pools[-1].name, args.get("node_min_count", 1), args.get("node_max_count", 3)))
             if args.get("spot_pool"):
                 node_pools.append(self._node_pool(f"{name}-spot", cluster, args, spot=True, opts=opts))
+                self.node_pools.append((node_pools[-1].name, 0, args.get("spot_max_count", 5)))
 
         # The kubeconfig (and so the Kubernetes provider) uses the endpoint this cluster actually opens.
         if dns_access:
@@ -256,4 +274,4 @@ class Cluster(pulumi.ComponentResource):
                 taints=[gcp.container.NodePoolNodeConfigTaintArgs(**SPOT_TAINT)] if spot else None,
                 resource_labels=args.get("labels"),
             ),
-            opts=child_options(self, opts))
+            opts=child_options(self, opts, ignore_changes=PAUSE_MANAGED_POOL_FIELDS if args.get("pause_managed") else None))

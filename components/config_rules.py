@@ -86,7 +86,7 @@ def documentation_ranges(cidrs: Sequence[str]) -> list[str]:
 
 
 def check_control_plane(reader: Reader, access: str, networks: Sequence[str], deploying: bool) -> None:
-    """How `pulumi up`, kubectl and CI reach the control plane; see README, Control-plane access."""
+    """How `pulumi up`, kubectl and CI reach the control plane; see docs/deploy.md, Control-plane access."""
     if access == "dns":
         if networks:
             reader.fail("masterAuthorizedNetworks", list(networks),

@@ -14,6 +14,7 @@ from .common import child_options, type_token
 DATABASE_NAME = "airflow"
 USER_NAME = "airflow"
 DISK_SIZE_PATH = "settings.diskSize"  # a Pulumi property path in the schema's names, as the engine takes it
+ACTIVATION_POLICY_PATH = "settings.activationPolicy"
 
 
 class DatabaseArgs(TypedDict):
@@ -49,6 +50,9 @@ class DatabaseArgs(TypedDict):
     """Change it (1, 2, ...) to generate a new password; otherwise the password never changes."""
     labels: NotRequired[pulumi.Input[dict]]
     """User labels for the instance."""
+    pause_managed: NotRequired[bool]
+    """A pause schedule starts and stops the instance (components/schedule.py): settings.activationPolicy is
+    left to it (ignoreChanges); the provider's default ALWAYS would otherwise start it on a refreshed `pulumi up`."""
 
 
 class Database(pulumi.ComponentResource):
@@ -105,7 +109,8 @@ class Database(pulumi.ComponentResource):
             # terraform-provider-google v7.4.0 replace the instance for it, later ones skip it (hashicorp/
             # terraform-provider-google#24399). Ignored, the declared size is the initial one on any provider
             # (rehearse/drift_rules.yaml, sql-disk-size-under-autoresize).
-            opts=child_options(self, opts, ignore_changes=[DISK_SIZE_PATH]))
+            opts=child_options(self, opts, ignore_changes=[
+                DISK_SIZE_PATH, *([ACTIVATION_POLICY_PATH] if args.get("pause_managed") else [])]))
         database = gcp.sql.Database(
             f"{name}-db", project=args["project"], instance=instance.name, name=DATABASE_NAME,
             opts=child_options(self, opts))

@@ -1,7 +1,7 @@
 """`Monitoring`: the stack's Cloud Monitoring dashboard, its alert policies and who they notify.
 
-The conditions and charts are in monitoring_specs.py; docs/operations.md ("Alerts") says what each alert
-means and the first three things to check."""
+One alert policy with one PromQL condition ORs every check (monitoring_specs.py); its documentation, and at
+length docs/operations.md ("Alerts"), says what each check means and the first three things to check."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from .common import child_options, type_token
-from .monitoring_specs import Alert, Scope, alerts, dashboard_json
+from .monitoring_specs import Scope, alert_documentation, alert_query, checks, dashboard_json
 
 NOBODY_TOLD = ("airflow-gke:alertEmails is empty: the alert policies exist but notify nobody. "
                "Fix: pulumi config set --path 'airflow-gke:alertEmails[0]' oncall@example.com")
@@ -55,40 +55,28 @@ class Monitoring(pulumi.ComponentResource):
             dashboard_json=scope.apply(lambda s: dashboard_json(f"Airflow ({args['title']})", s,
                                                                  args["max_connections"])),
             opts=child_options(self, opts))
-        # The keys do not depend on outputs, so the set of policies is known at preview.
-        keys = [a.key for a in alerts(Scope("", "", "", ""), args["max_connections"])]
-        policies = [gcp.monitoring.AlertPolicy(
-            f"{name}-{key}", project=args["project"], combiner="OR", severity="ERROR",
-            display_name=f"{args['title']}: {key}",
-            conditions=scope.apply(lambda s, k=key: [_condition(_alert(s, args["max_connections"], k))]),
+        # ONE policy with ONE condition: Cloud Monitoring bills $1.50 a month per condition, paused or not
+        # (https://cloud.google.com/monitoring/alerts/cost-control recommends consolidating); the `check` label
+        # of each series says which check fired (monitoring_specs.alert_query).
+        found = scope.apply(lambda s: checks(s, args["max_connections"]))
+        policy = gcp.monitoring.AlertPolicy(
+            f"{name}-alerts", project=args["project"], combiner="OR", severity="ERROR",
+            display_name=f"{args['title']}: Airflow checks",
+            conditions=[gcp.monitoring.AlertPolicyConditionArgs(
+                display_name="Airflow, GKE and Cloud SQL checks (see the check label)",
+                condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                    query=found.apply(alert_query), duration="0s", evaluation_interval="60s",
+                    alert_rule="airflow_checks", rule_group="airflow"))],
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                 mime_type="text/markdown",
-                content=f"See docs/operations.md, section `{key}`, for what this means and what to check first."),
+                content=found.apply(lambda f: alert_documentation(f, args["namespace"]))),
             notification_channels=[c.id for c in channels],
             alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="86400s"),
-            opts=child_options(self, opts)) for key in keys]
+            opts=child_options(self, opts))
 
         self.dashboard_id = dashboard.id
-        self.alert_policy_names = [p.name for p in policies]
+        self.alert_policy_names = [policy.name]
         self.notification_channel_ids = [c.id for c in channels]
         self.register_outputs({"dashboard_id": self.dashboard_id, "alert_policy_names": self.alert_policy_names,
                                "notification_channel_ids": self.notification_channel_ids})
 
-
-def _alert(scope: Scope, max_connections: Optional[int], key: str) -> Alert:
-    return next(a for a in alerts(scope, max_connections) if a.key == key)
-
-
-def _condition(alert: Alert) -> dict:
-    """PromQL for GMP metrics; a threshold on a filter for Google's own (cloudsql, kubernetes.io)."""
-    if alert.promql:
-        return {"display_name": alert.title, "condition_prometheus_query_language": {
-            "query": alert.promql, "duration": alert.duration, "evaluation_interval": "60s",
-            "alert_rule": alert.key.replace("-", "_"), "rule_group": "airflow"}}
-    aggregation = {"alignment_period": "300s" if alert.aligner == "ALIGN_DELTA" else "60s",
-                   "per_series_aligner": alert.aligner}
-    if alert.reducer:
-        aggregation.update(cross_series_reducer=alert.reducer, group_by_fields=list(alert.group_by))
-    return {"display_name": alert.title, "condition_threshold": {
-        "filter": alert.metric_filter, "comparison": "COMPARISON_GT", "threshold_value": alert.threshold,
-        "duration": alert.duration, "aggregations": [aggregation], "trigger": {"count": 1}}}

@@ -9,7 +9,8 @@ checked against tests/data/gcp_metrics.yaml, a list taken from Google's metric r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Optional
 
 from .airflow.pod.metrics_exporter import metric_names
@@ -40,65 +41,127 @@ class Scope:
                 f'AND resource.labels.namespace_name="{self.namespace}"')
 
     @property
+    def k8s_prom(self) -> str:
+        return f'cluster_name="{self.cluster}",namespace_name="{self.namespace}"'
+
+    @property
+    def sql_prom(self) -> str:
+        return f'database_id="{self.project}:{self.sql_instance}"'
+
+    @property
     def sql_filter(self) -> str:
         return f'resource.type="cloudsql_database" AND resource.labels.database_id="{self.project}:{self.sql_instance}"'
 
 
+# Cloud Monitoring's PromQL reads Google's own metrics too: the first "/" of the type becomes ":", every
+# other "." and "/" becomes "_", and the monitored resource's labels are labels of the series
+# (https://cloud.google.com/monitoring/promql/promql-mapping).
+def promql_name(metric_type: str) -> str:
+    domain, path = metric_type.split("/", 1)
+    return re.sub(r"[^A-Za-z0-9_:]", "_", f"{domain}:{path}")
+
+
+RESTARTS = promql_name("kubernetes.io/container/restart_count")
+VOLUME_USED = promql_name("kubernetes.io/pod/volume/used_bytes")
+NODE_CPU = promql_name("kubernetes.io/node/cpu/allocatable_utilization")
+SQL_CPU = promql_name("cloudsql.googleapis.com/database/cpu/utilization")
+SQL_DISK = promql_name("cloudsql.googleapis.com/database/disk/utilization")
+SQL_BACKENDS = promql_name("cloudsql.googleapis.com/database/postgresql/num_backends")
+
+
 @dataclass(frozen=True)
-class Alert:
-    key: str  # resource name suffix and the docs/operations.md anchor
+class Check:
+    """One sub-expression of the stack's single alert condition: `expr` returns the series that fire."""
+    key: str  # the incident's `check` label and the docs/operations.md heading
     title: str
-    promql: Optional[str] = None  # a GMP condition...
-    metric_filter: Optional[str] = None  # ...or a threshold on a Google metric
-    threshold: float = 0.0
-    aligner: str = "ALIGN_MEAN"
-    reducer: Optional[str] = None
-    group_by: tuple[str, ...] = field(default_factory=tuple)
-    duration: str = "300s"
-
-    @property
-    def metric_type(self) -> Optional[str]:
-        if not self.metric_filter:
-            return None
-        return self.metric_filter.split('metric.type="', 1)[1].split('"', 1)[0]
+    expr: str
+    means: str
+    first: tuple[str, str, str]  # the first three things to look at
 
 
-def alerts(scope: Scope, max_connections: Optional[int]) -> list[Alert]:
-    s = scope.prom
+def checks(scope: Scope, max_connections: Optional[int]) -> list[Check]:
+    s, k8s, sql = scope.prom, scope.k8s_prom, scope.sql_prom
+    # GKE writes node metrics only while the stack has nodes: a paused stack (activeHours) has none, so the
+    # missing-scheduler half stays quiet at night instead of firing because the pods are gone on purpose.
+    awake = f"count(sum by (node_name) ({NODE_CPU}{{cluster_name=\"{scope.cluster}\"}}))"
     found = [
-        Alert("scheduler-heartbeat", "Airflow scheduler is not heartbeating",
-              promql=f"sum(rate(airflow_scheduler_heartbeat_total{{{s}}}[5m])) == 0 "
-                     f"or absent(airflow_scheduler_heartbeat_total{{{s}}})", duration="300s"),
-        Alert("dag-import-errors", "DAG files fail to import",
-              promql=f"max(airflow_dag_processing_import_errors{{{s}}}) > 0", duration="600s"),
-        Alert("task-failure-rate", f"More than {TASK_FAILURE_RATIO:.0%} of task attempts fail",
-              promql=f'sum(increase(airflow_ti_finish_total{{{s},state="failed"}}[1h])) '
-                     f"/ sum(increase(airflow_ti_finish_total{{{s}}}[1h])) > {TASK_FAILURE_RATIO}", duration="0s"),
-        Alert("tasks-queued-too-long", f"Tasks queued in the executor for {QUEUED_TOO_LONG}",
-              promql=f"min_over_time(sum(airflow_executor_queued_tasks{{{s}}})[{QUEUED_TOO_LONG}:1m]) > 0",
-              duration="0s"),
-        Alert("container-restarts", "A container restarted (crash, failed probe or OOM kill)",
-              metric_filter=f'metric.type="kubernetes.io/container/restart_count" AND {scope.k8s_filter("k8s_container")}',
-              threshold=0, aligner="ALIGN_DELTA", reducer="REDUCE_SUM",
-              group_by=("resource.label.pod_name", "resource.label.container_name"), duration="0s"),
-        Alert("logs-volume", f"The logs volume is over {NEAR_LIMIT:.0%} of its size limit",
-              metric_filter=f'metric.type="kubernetes.io/pod/volume/used_bytes" AND {scope.k8s_filter("k8s_pod")} '
-                            f'AND metric.labels.volume_name="logs"',
-              threshold=NEAR_LIMIT * LOGS_SIZE_LIMIT_BYTES, aligner="ALIGN_MAX", duration="300s"),
-        Alert("sql-cpu", f"Cloud SQL CPU over {SQL_CPU_HIGH:.0%}",
-              metric_filter=f'metric.type="cloudsql.googleapis.com/database/cpu/utilization" AND {scope.sql_filter}',
-              threshold=SQL_CPU_HIGH, duration="900s"),
-        Alert("sql-disk", f"Cloud SQL disk over {SQL_DISK_HIGH:.0%}",
-              metric_filter=f'metric.type="cloudsql.googleapis.com/database/disk/utilization" AND {scope.sql_filter}',
-              threshold=SQL_DISK_HIGH, duration="600s"),
+        Check("scheduler-heartbeat", "Airflow scheduler is not heartbeating",
+              f"(sum(rate(airflow_scheduler_heartbeat_total{{{s}}}[5m])) == 0) "
+              f"or (absent(airflow_scheduler_heartbeat_total{{{s}}}) and on() {awake})",
+              "No scheduler loop in 5 minutes (or no scheduler at all while the nodes run): nothing is scheduled.",
+              ("`kubectl -n NS logs deploy/airflow -c scheduler --tail=200`",
+               "`kubectl -n NS get pods` (Pending, CrashLoopBackOff, the migrations wait)",
+               "the `db-connections` and `sql-cpu` checks: a scheduler waits on a starved database")),
+        Check("dag-import-errors", "DAG files fail to import",
+              f"max(min_over_time(airflow_dag_processing_import_errors{{{s}}}[10m])) > 0",
+              "At least one DAG file failed to import for 10 minutes: its DAGs are not scheduled.",
+              ("the UI's import-errors banner (file and traceback)", "the last commit of the DAG repository",
+               "a missing Python package in the image (`ModuleNotFoundError`)")),
+        Check("task-failure-rate", f"More than {TASK_FAILURE_RATIO:.0%} of task attempts fail",
+              f'sum(increase(airflow_ti_finish_total{{{s},state="failed"}}[1h])) '
+              f"/ sum(increase(airflow_ti_finish_total{{{s}}}[1h])) > {TASK_FAILURE_RATIO}",
+              f"Over the last hour more than {TASK_FAILURE_RATIO:.0%} of the task attempts that ended failed.",
+              ("the failed task instances in the UI (Browse, Task Instances, state failed) and their logs",
+               "task pods OOM-killed or evicted: `kubectl -n NS get events --sort-by=.lastTimestamp`",
+               "what the tasks call: the outside API, the task identity's roles, the data")),
+        Check("tasks-queued-too-long", f"Tasks queued in the executor for {QUEUED_TOO_LONG}",
+              f"min_over_time(sum(airflow_executor_queued_tasks{{{s}}})[{QUEUED_TOO_LONG}:1m]) > 0",
+              f"Tasks have been waiting in the executor's queue for {QUEUED_TOO_LONG} without a break.",
+              ("`kubectl -n NS get pods` for Pending task pods and their events",
+               "the node pool's autoscaler limit and quota (`kubectl get nodes`)",
+               "pool and parallelism settings (the dashboard's Pools chart)")),
+        Check("container-restarts", "A container restarted (crash, failed probe or OOM kill)",
+              f"sum by (pod_name, container_name) (increase({RESTARTS}{{{k8s}}}[10m])) > 0",
+              "A container of the namespace restarted in the last 10 minutes; an OOM-killed container "
+              "restarts, so OOM kills of the long-running pods are here too.",
+              ("`kubectl -n NS describe pod POD` (Last State: reason OOMKilled, Error, exit code)",
+               "`kubectl -n NS logs POD -c CONTAINER --previous`",
+               "its memory against the limit (dashboard: Memory used / limit); raise containerResources")),
+        Check("logs-volume", f"The logs volume is over {NEAR_LIMIT:.0%} of its size limit",
+              f'max by (pod_name) (min_over_time({VOLUME_USED}{{{k8s},volume_name="logs"}}[5m])) '
+              f"> {NEAR_LIMIT * LOGS_SIZE_LIMIT_BYTES:.0f}",
+              "A pod's logs emptyDir is near its sizeLimit; over it the kubelet evicts the pod.",
+              ("the log groomer in the maintenance container (`kubectl -n NS logs POD -c maintenance`)",
+               "a DAG or processor writing unusually much (largest files under /opt/airflow/logs)",
+               "remote logging to the bucket (task logs uploaded, then groomed)")),
+        Check("sql-cpu", f"Cloud SQL CPU over {SQL_CPU_HIGH:.0%}",
+              f"min_over_time({SQL_CPU}{{{sql}}}[15m]) > {SQL_CPU_HIGH}",
+              f"The database's CPU has stayed above {SQL_CPU_HIGH:.0%} for 15 minutes.",
+              ("Query Insights of the instance (the slowest queries)", "metadata growth: `airflow db clean` "
+               "(metadataRetentionDays) and the db-cleanup CronJob's last run", "the tier (dbTier)")),
+        Check("sql-disk", f"Cloud SQL disk over {SQL_DISK_HIGH:.0%}",
+              f"min_over_time({SQL_DISK}{{{sql}}}[10m]) > {SQL_DISK_HIGH}",
+              f"The database's disk has stayed above {SQL_DISK_HIGH:.0%} for 10 minutes.",
+              ("storage auto-increase on the instance and its limit", "the largest tables (xcom, log, "
+               "task_instance_history) and metadataRetentionDays", "point-in-time-recovery WAL retention")),
     ]
     if max_connections:  # a tier whose limit is unknown has no threshold to compare with
-        found.append(Alert(
+        found.append(Check(
             "db-connections", f"Database connections over {NEAR_LIMIT:.0%} of the tier's {max_connections}",
-            metric_filter=(f'metric.type="cloudsql.googleapis.com/database/postgresql/num_backends" '
-                           f'AND {scope.sql_filter}'),
-            threshold=int(NEAR_LIMIT * max_connections), aligner="ALIGN_MAX", reducer="REDUCE_SUM", duration="300s"))
+            f"min_over_time(sum by (database_id) ({SQL_BACKENDS}{{{sql}}})[5m:1m]) > {int(NEAR_LIMIT * max_connections)}",
+            f"Open connections have stayed above {int(NEAR_LIMIT * max_connections)} (of {max_connections}) "
+            "for 5 minutes; at the limit new connections are refused.",
+            ("the connection budget (dbPoolSize, dbPoolMaxOverflow, replicas; docs/operations.md)",
+             "running task pods: each opens connections through the execution API's pool",
+             "`SELECT usename, state, count(*) FROM pg_stat_activity GROUP BY 1, 2`")))
     return found
+
+
+def alert_query(found: list[Check]) -> str:
+    """Every check in ONE PromQL condition (Cloud Monitoring bills per condition:
+    https://cloud.google.com/monitoring/alerts/cost-control), each tagged with its `check` label so the
+    incident says which one fired. label_replace with an empty source and regex always matches."""
+    return " or ".join(f'label_replace({c.expr}, "check", "{c.key}", "", "")' for c in found)
+
+
+def alert_documentation(found: list[Check], namespace: str) -> str:
+    """The policy's markdown: each check, what it means, the first three things to check."""
+    lines = ["The incident's `check` label names the check that fired. Long form: docs/operations.md, Alerts.", ""]
+    for c in found:
+        lines.append(f"**{c.key}**: {c.means}")
+        lines.extend(f"{n}. {step.replace('NS', namespace)}" for n, step in enumerate(c.first, 1))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 # --- dashboard ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Registry(pulumi.ComponentResource):
                 # and must still pull on the next new node. A version matching a KEEP and a DELETE policy
                 # is kept (https://cloud.google.com/artifact-registry/docs/repositories/cleanup-policy,
                 # .../cleanup-policy-overview); tag prefixes are ignored unless tag_state is TAGGED
-                # (https://stackoverflow.com/q/78702774). Tagging convention: README "Your own image".
+                # (https://stackoverflow.com/q/78702774). Tagging convention: docs/images.md.
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
                     id="keep-releases", action="KEEP",
                     condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(

@@ -23,10 +23,12 @@ REQUIRED_APIS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
 )
+# Only with airflow-gke:uiAccess: the IAP grants (components/ui_access.py) call it.
+IAP_API = "iap.googleapis.com"
 
 
 # APIs the program cannot enable itself: enabling any API goes through Service Usage, and the provider
-# reads the project through Cloud Resource Manager. Enable them once by hand (README, Prerequisites).
+# reads the project through Cloud Resource Manager. Enable them once by hand (docs/deploy.md, Prerequisites).
 PREREQUISITE_APIS = (
     "cloudresourcemanager.googleapis.com",
     "serviceusage.googleapis.com",

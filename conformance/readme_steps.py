@@ -1,6 +1,7 @@
-"""The stacks a reader gets by typing the README's setup commands: `pulumi stack init` and `pulumi config set`
-lines are read from the README's fenced shell blocks and applied, as the CLI would, to a copy of the
-committed stack file, so the conformance suite checks the stack people actually deploy."""
+"""The stacks a reader gets by typing the documented setup commands (the README's short deploy steps,
+docs/deploy.md's full ones, docs/ci.md's bootstrap): `pulumi stack init` and `pulumi config set` lines are read
+from a page's fenced shell blocks and applied, as the CLI would, to a copy of the committed stack file, so the
+conformance suite checks the stack people actually deploy."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ class ReadmeStack:
     commands: list[str] = field(default_factory=list)
 
 
-def section(readme: str, heading: str) -> str:
+def section(page: str, heading: str, name: str = "README") -> str:
     """The text under `## heading` up to the next second-level heading."""
-    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", readme, re.S | re.M)
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", page, re.S | re.M)
     if not match:
-        raise ValueError(f"README has no '## {heading}' section")
+        raise ValueError(f"{name} has no '## {heading}' section")
     return match.group(1)
 
 
@@ -42,7 +43,7 @@ def _config_set(stack: ReadmeStack, args: list[str]) -> None:
     flags = [a for a in args if a.startswith("-")]
     positional = [a for a in args if not a.startswith("-")]
     if set(flags) - {"--secret", "--plaintext"} or len(positional) != 2:
-        raise ValueError(f"cannot apply `pulumi config set {' '.join(args)}`; keep README steps to "
+        raise ValueError(f"cannot apply `pulumi config set {' '.join(args)}`; keep documented steps to "
                          "`pulumi config set [--secret] KEY VALUE`")
     key, value = positional
     key = key if ":" in key else f"{_project_name(stack.project_dir)}:{key}"
@@ -71,8 +72,13 @@ def stacks_from_steps(block: str, root: Path) -> list[ReadmeStack]:
     return stacks
 
 
-def readme_stacks(readme_path: Path, heading: str) -> list[ReadmeStack]:
-    """Every stack the fenced shell blocks of one README section create."""
-    text = section(readme_path.read_text(), heading)
+def _project_root(page: Path) -> Path:
+    """Commands start in the repository's root (the folder with Pulumi.yaml), wherever the page lives."""
+    return next((d for d in page.resolve().parents if (d / "Pulumi.yaml").exists()), page.parent)
+
+
+def readme_stacks(page: Path, heading: str) -> list[ReadmeStack]:
+    """Every stack the fenced shell blocks of one section of a page (README.md, docs/*.md) create."""
+    text = section(page.read_text(), heading, page.name)
     return [stack for block in _FENCE.findall(text) if "pulumi stack init" in block
-            for stack in stacks_from_steps(block, readme_path.parent)]
+            for stack in stacks_from_steps(block, _project_root(page))]

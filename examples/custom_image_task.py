@@ -25,8 +25,8 @@ BIG_TASK = {
         name="base",
         image=DBT_IMAGE,
         # Sized to fit one node of every stack's main pool beside GKE's DaemonSets (dev's 2-vCPU nodes
-        # leave ~1.5 vCPU): a request no node can hold stays Pending and fails the task after
-        # [kubernetes_executor] worker_pods_pending_timeout.
+        # leave ~1.5 vCPU): a request no node can hold stays Pending, and the scheduler retries, then
+        # fails, the task queued longer than [scheduler] task_queued_timeout.
         resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "2560Mi"},
                                              limits={"cpu": "1500m", "memory": "2560Mi"}),
     )]))

@@ -15,7 +15,7 @@ if _HERE not in sys.path:
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from rules import ALL_POLICIES, PACK_NAME  # noqa: E402
+from rules import ALL_POLICIES, PACK_NAME, STACK_POLICIES  # noqa: E402
 
 if __name__ == "__main__":
-    PolicyPack(PACK_NAME, enforcement_level=EnforcementLevel.MANDATORY, policies=ALL_POLICIES)
+    PolicyPack(PACK_NAME, enforcement_level=EnforcementLevel.MANDATORY, policies=[*ALL_POLICIES, *STACK_POLICIES])

@@ -31,6 +31,8 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
@@ -596,6 +598,95 @@ def k8s_loadbalancer_source_ranges(args: ResourceValidationArgs, report: ReportV
             _violation(report, _label(args), f"is a LoadBalancer open to the internet "
                        f"({cidr} in spec.loadBalancerSourceRanges)",
                        "replace it with the specific client CIDRs")
+
+
+# --------------------------------------------------------------------------------------------------
+# External exposure: a stack policy, since a Gateway's routes and backend policies are separate resources.
+# A LoadBalancer Service stays allowed with client source ranges (k8s-loadbalancer-source-ranges above):
+# it is network-restricted, not public; airflow-gke:allowPublicUi lets the config pass but this pack still
+# refuses 0.0.0.0/0.
+
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+CERTMAP_ANNOTATION = "networking.gke.io/certmap"
+PRE_SHARED_CERTS = "networking.gke.io/pre-shared-certs"
+STACK_POLICIES: list[StackValidationPolicy] = []
+"""Policies over the whole stack (counted with ALL_POLICIES against CrossGuard's 25 per pack)."""
+
+
+def _k8s_kind(resource_type: str, group: str, kind: str) -> bool:
+    return resource_type.startswith(f"kubernetes:{group}/") and _kind(resource_type) == kind
+
+
+def _is_external_gateway(props: Mapping) -> bool:
+    """GKE's external classes: gke-l7-global-external-managed, gke-l7-regional-external-managed, gke-l7-gxlb
+    (https://cloud.google.com/kubernetes-engine/docs/concepts/gateway-api#gatewayclass)."""
+    name = str(_get(props, "spec", "gatewayClassName", default=""))
+    return "external" in name or name.endswith("gxlb")
+
+
+def _listener_has_certificate(gateway: Mapping, listener: Mapping) -> bool:
+    return bool(_items(_get(listener, "tls", "certificateRefs")) or _get(listener, "tls", "options", PRE_SHARED_CERTS)
+                or _get(gateway, "metadata", "annotations", CERTMAP_ANNOTATION))
+
+
+def _attached(route: Mapping, gateway_name: str, listener: str) -> bool:
+    return any(_get(ref, "name") == gateway_name and _get(ref, "sectionName", default=listener) == listener
+               for ref in _items(_get(route, "spec", "parentRefs")))
+
+
+def _only_redirects_to_https(route: Mapping) -> bool:
+    rules_ = _items(_get(route, "spec", "rules"))
+    return bool(rules_) and all(
+        not _items(_get(rule, "backendRefs")) and any(
+            _get(f, "type") == "RequestRedirect" and _get(f, "requestRedirect", "scheme") == "https"
+            for f in _items(_get(rule, "filters"))) for rule in rules_)
+
+
+def external_exposure_findings(resources: Sequence[tuple[str, str, Mapping]]) -> list[str]:
+    """(type, name, props) of a stack's resources -> violation messages: every external Gateway serves HTTPS
+    with a certificate, answers plain HTTP only with a redirect to HTTPS, and signs users in (IAP) in front
+    of every backend it routes to (a GCPBackendPolicy with spec.default.iap.enabled)."""
+    routes = [(n, p) for t, n, p in resources if _k8s_kind(t, GATEWAY_API_GROUP, "HTTPRoute")]
+    iap_services = {_get(p, "spec", "targetRef", "name") for t, _, p in resources
+                    if _k8s_kind(t, "networking.gke.io", "GCPBackendPolicy")
+                    and _get(p, "spec", "targetRef", "kind") == "Service" and _get(p, "spec", "default", "iap", "enabled") is True}
+    found = []
+    for resource_type, name, gateway in resources:
+        if not _k8s_kind(resource_type, GATEWAY_API_GROUP, "Gateway") or not _is_external_gateway(gateway):
+            continue
+        subject, gateway_name = f"Gateway '{name}'", _get(gateway, "metadata", "name", default=name)
+        listeners = _items(_get(gateway, "spec", "listeners"))
+        https = [l for l in listeners if _get(l, "protocol") == "HTTPS"]
+        if not https or not all(_listener_has_certificate(gateway, l) for l in https):
+            found.append(f"{subject} is external without an HTTPS listener that has a certificate. Fix: add an HTTPS "
+                         f"listener with tls.certificateRefs, or the {CERTMAP_ANNOTATION} annotation (Certificate Manager)")
+        for listener in (l for l in listeners if _get(l, "protocol") == "HTTP"):
+            for route_name, route in routes:
+                if _attached(route, gateway_name, _get(listener, "name")) and not _only_redirects_to_https(route):
+                    found.append(f"HTTPRoute '{route_name}' serves plain HTTP on external {subject} (listener "
+                                 f"{_get(listener, 'name')}). Fix: attach it to the HTTPS listener (sectionName); on "
+                                 "HTTP keep only a RequestRedirect filter with scheme https")
+        for route_name, route in routes:
+            backends = {_get(b, "name") for rule in _items(_get(route, "spec", "rules"))
+                        for b in _items(_get(rule, "backendRefs")) if _get(b, "kind", default="Service") == "Service"}
+            if any(_get(ref, "name") == gateway_name for ref in _items(_get(route, "spec", "parentRefs"))):
+                for service in sorted(backends - iap_services):
+                    found.append(f"Service '{service}' is reached through external {subject} (HTTPRoute "
+                                 f"'{route_name}') without sign-in. Fix: a GCPBackendPolicy targeting it with "
+                                 "spec.default.iap.enabled true (Identity-Aware Proxy)")
+    return found
+
+
+def _external_exposure(args: StackValidationArgs, report: ReportViolation) -> None:
+    for message in external_exposure_findings([(r.resource_type, r.name, r.props) for r in args.resources]):
+        report(message, None)
+
+
+STACK_POLICIES.append(StackValidationPolicy(
+    name="external-ui-tls-and-sign-in",
+    description="An external Gateway serves HTTPS with a certificate, redirects plain HTTP, and puts "
+                "Identity-Aware Proxy in front of every backend.",
+    validate=_external_exposure))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from components.config import ConfigError
 
 from .cost import PriceError, estimate
 from .harness import ROOT, run_program
-from .render import output_lines, tree_lines, write_cost, write_outputs
+from .render import output_lines, tree_lines, write_architecture, write_cost, write_outputs
 
 
 def _shown(path: Path) -> str:
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     resources_file, manifests_dir = write_outputs(capture, Path(args.out) / args.stack)
     cost_file = write_cost(cost, Path(args.out) / args.stack)
+    picture = write_architecture(capture, Path(args.out) / args.stack)
 
     print(f"Previewing stack '{args.stack}' offline (Pulumi mocks: no cloud calls, no Pulumi CLI)\n")
     print("\n".join(tree_lines(capture)))
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nResources: {len(capture.resources)} to create; {manifests} Kubernetes manifests")
     print()
     print("\n".join(cost.lines()))
-    print(f"\nWrote {_shown(resources_file)}, {_shown(cost_file)} and {_shown(manifests_dir)}/ in {elapsed:.1f}s")
+    print(f"\nWrote {_shown(resources_file)}, {_shown(cost_file)}, {_shown(picture)} and {_shown(manifests_dir)}/ "
+          f"in {elapsed:.1f}s")
     return 0
 
 

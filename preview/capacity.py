@@ -124,6 +124,19 @@ def unplaced_pods(pods: list[tuple[str, Resources]], node_allocatables: list[Res
     return left
 
 
+def unplaced_after_zone_loss(pods: list[tuple[str, Resources]], pools: list[tuple[Resources, int]], zones: int,
+                             per_node_system: Resources, per_cluster_system: Resources) -> list[str]:
+    """The pods that do not fit when one of `zones` zones is lost, on the nodes left in the others.
+
+    `pools`: (allocatable of one node, nodes per zone) of each always-on pool, spread alike over every zone
+    (the autoscaler minimum is per zone), so any lost zone leaves the same nodes. GKE's own add-ons move
+    with the rest (per_cluster_system lands on a surviving node). A regional cluster is HA only if this
+    is empty: otherwise the pods wait for new nodes while the zone is out, and those may not come.
+    """
+    survivors = [node for node, per_zone in pools for _ in range(per_zone * (zones - 1))]
+    return unplaced_pods(pods, survivors, per_node_system, per_cluster_system)
+
+
 def always_on_pods(manifests: list[dict]) -> list[tuple[str, int, Resources]]:
     """(name, replicas, per-pod requests) of the workloads that run while the stack is idle.
 

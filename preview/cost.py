@@ -1,26 +1,29 @@
-"""Estimated monthly idle cost of a stack, from the declared inputs of a mocked run and prices.yaml.
+"""Estimated monthly cost of a stack while idle, from the declared inputs of a mocked run and prices.yaml.
 
-Idle: the stack is up, no DAG is running. Each billable resource gives one or more rows; nothing is
-priced here, every number comes from prices.yaml (with its source). Anything the estimate cannot
-price (an unknown machine type or tier, a new billable resource type) fails with a message naming
-the resource and the fix, never a silent $0.
+Idle: the stack is up, no DAG is running. Each billable resource gives one or more rows, priced in the
+stack's own region (preview/prices.py); usage the inputs cannot say (NAT data, log volume) comes from the
+`assumptions` in prices.yaml, named beside the row. Anything the estimate cannot price (an unknown region,
+machine type or tier, a new billable resource type) fails with a message naming it and the fix, never a
+silent $0. The report (preview/cost_report.py) adds the paused and scheduled figures.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
-import yaml
+from components.config.schedule import parse_active_hours
 
-from components.machine_types import custom_shape_problem, is_custom, parse_custom
-
-from .capacity import GIB, MIB, Resources, always_on_pods, gke_allocatable, unplaced_pods
+from .capacity import GIB, always_on_pods, gke_allocatable, unplaced_after_zone_loss, unplaced_pods
+from .cost_report import CostItem, CostReport, Schedule
+from .cost_usage import ALERT_POLICY, FORWARDING_RULES, UPTIME_CHECK, UsageLines
 from .harness import Capture, Resource
+from .prices import (PRICES_FILE, PriceError, gke_system_requests, load_prices, lookup, machine_price,
+                     regional_prices)
 
-PRICES_FILE = Path(__file__).with_name("prices.yaml")
+__all__ = ["PRICES_FILE", "CostItem", "CostReport", "PriceError", "estimate", "gke_system_requests",
+           "load_prices", "machine_price", "regional_prices", "stack_region"]
+
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 _CUSTOM_SQL_TIER = re.compile(r"^db-custom-(\d+)-(\d+)$")
 
@@ -30,128 +33,42 @@ SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 NAT = "gcp:compute/routerNat:RouterNat"
 REGISTRY = "gcp:artifactregistry/repository:Repository"
 BUCKET = "gcp:storage/bucket:Bucket"
-K8S_SERVICE = "kubernetes:core/v1:Service"
-ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
-POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
-PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, ALERT_POLICY)
+CERTIFICATE = "gcp:certificatemanager/certificate:Certificate"
+CERTIFICATE_MAP_ENTRY = "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
+PRICED_TYPES = (CLUSTER, NODE_POOL, SQL_INSTANCE, NAT, REGISTRY, BUCKET, CERTIFICATE, CERTIFICATE_MAP_ENTRY,
+                *FORWARDING_RULES, ALERT_POLICY, UPTIME_CHECK)
+# GCS soft delete keeps deleted objects (billed) this long unless the bucket sets softDeletePolicy:
+# https://cloud.google.com/storage/docs/soft-delete (default retention 7 days).
+SOFT_DELETE_DEFAULT_SECONDS = 7 * 86400
 
 
-class PriceError(ValueError):
-    """The estimate met something prices.yaml does not price."""
+def stack_region(capture: Capture) -> str:
+    """The one region the stack's regional resources are in (cluster location without its zone letter)."""
+    regions = set()
+    for resource in capture.resources:
+        if resource.type in (CLUSTER, SQL_INSTANCE, NAT):
+            region = resource.inputs.get("region") or re.sub(r"-[a-z]$", "", resource.inputs.get("location", ""))
+            if region:
+                regions.add(region)
+    if len(regions) != 1:
+        raise PriceError(f"the cost estimate prices one region per stack; this stack's cluster, database and NAT "
+                         f"are in {sorted(regions) or 'no region'}. Set gcp:region (and zone) so they agree.")
+    return regions.pop()
 
 
-@dataclass
-class CostItem:
-    resource: str
-    item: str
-    quantity: float
-    unit: str
-    unit_usd: float
-    monthly_usd: float
-    note: str = ""
-
-    def to_json(self) -> dict:
-        return {"resource": self.resource, "item": self.item, "quantity": round(self.quantity, 4),
-                "unit": self.unit, "unit_usd": self.unit_usd, "monthly_usd": round(self.monthly_usd, 2),
-                "note": self.note}
+def stack_schedule(capture: Capture, hours_per_month: float) -> Schedule:
+    """activeHours / paused from the config the program ran with, through the config's own parser
+    (components/config/schedule.py); the program has already refused a bad value."""
+    raw = capture.config.get("airflow-gke:activeHours") or ""
+    paused = str(capture.config.get("airflow-gke:paused", "false")).lower() == "true"
+    if not raw.strip():
+        return Schedule(paused=paused)
+    hours = parse_active_hours(raw)
+    return Schedule(active_hours=str(hours), awake_hours_per_month=hours.average_active_hours_per_month(),
+                    paused=paused)
 
 
-@dataclass
-class CostReport:
-    stack: str
-    items: list[CostItem]
-    prices: dict
-    notes: list[str] = field(default_factory=list)
-    environment: Optional[str] = None  # the stack's `environment` label: the dev goal applies to dev only
-
-    @property
-    def within_dev_goal(self) -> Optional[bool]:
-        return self.total <= self.dev_goal if self.environment == "dev" else None
-
-    @property
-    def total(self) -> float:
-        return round(sum(item.monthly_usd for item in self.items), 2)
-
-    @property
-    def dev_goal(self) -> float:
-        return float(self.prices["goals"]["dev_idle_monthly_usd"]["usd"])
-
-    def to_json(self) -> dict:
-        composer = self.prices["goals"]["composer_small_idle_monthly_usd"]
-        return {
-            "stack": self.stack,
-            "currency": "USD",
-            "price_region": self.prices["region"],
-            "prices_file": "preview/prices.yaml",
-            "hours_per_month": self.prices["hours_per_month"],
-            "items": [item.to_json() for item in self.items],
-            "total_monthly_usd": self.total,
-            "environment": self.environment,
-            "goals": {"dev_idle_monthly_usd": self.dev_goal, "within_dev_goal": self.within_dev_goal,
-                      "composer_small_idle_monthly_usd": [composer["low"], composer["high"]]},
-            "notes": self.notes,
-        }
-
-    def lines(self) -> list[str]:
-        width = max([len(i.resource) for i in self.items] + [8])
-        item_width = max([len(i.item) for i in self.items] + [4])
-        out = [f"Estimated monthly idle cost ({self.prices['region']} list prices, {self.prices['hours_per_month']} h):",
-               f"    {'Resource':<{width}}  {'Item':<{item_width}}  {'Quantity':>18}  {'USD/month':>10}"]
-        for i in self.items:
-            quantity = f"{i.quantity:g} {i.unit}"
-            out.append(f"    {i.resource:<{width}}  {i.item:<{item_width}}  {quantity:>18}  {i.monthly_usd:>10.2f}")
-        out.append(f"    {'Total':<{width}}  {'':<{item_width}}  {'':>18}  {self.total:>10.2f}")
-        composer = self.prices["goals"]["composer_small_idle_monthly_usd"]
-        composer_text = (f"a small Cloud Composer 3 environment idles at ~${composer['low']}-{composer['high']}/month "
-                         "(third-party figure)")
-        if self.within_dev_goal is None:
-            out.append(f"Goal for a dev stack: <= ${self.dev_goal:.0f}/month (this stack's environment: "
-                       f"{self.environment or 'unknown'}); {composer_text}.")
-        else:
-            gap = self.total - self.dev_goal
-            verdict = "within it" if gap <= 0 else f"OVER by ${gap:.2f}"
-            out.append(f"Goal for dev: <= ${self.dev_goal:.0f}/month: {verdict}; {composer_text}.")
-        out.extend(f"Note: {note}" for note in self.notes)
-        return out
-
-
-def load_prices(path: Path = PRICES_FILE) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def _lookup(table: dict, key: str, what: str, resource: Resource, config_key: str) -> dict:
-    if key not in table:
-        raise PriceError(
-            f"{resource.type} {resource.name!r}: no price for {what} {key!r} in preview/prices.yaml "
-            f"(priced: {', '.join(sorted(table))}). Add it there with its source and date, or set "
-            f"{config_key} to a priced value.")
-    return table[key]
-
-
-def machine_price(prices: dict, machine_type: str, resource: Resource, config_key: str) -> dict:
-    """{vcpu, memory_gib, usd_per_hour} of a predefined type from the table, or of an E2 custom shape
-    from the per-vCPU and per-GB custom rates."""
-    if not is_custom(machine_type):
-        return _lookup(prices["machine_types"], machine_type, "machine type", resource, config_key)
-    problem = custom_shape_problem(machine_type)
-    shape = parse_custom(machine_type)
-    if problem or shape is None:
-        raise PriceError(f"{resource.type} {resource.name!r}: machine type {machine_type!r}: {problem}. "
-                         f"Set {config_key} to a valid shape.")
-    rates = prices["custom_machine_rates"][shape.family]
-    hourly = shape.vcpu * rates["vcpu_per_hour"]["usd"] + shape.memory_gib * rates["memory_gib_per_hour"]["usd"]
-    return {"vcpu": shape.vcpu, "memory_gib": shape.memory_gib, "usd_per_hour": hourly}
-
-
-def gke_system_requests(prices: dict) -> tuple[Resources, Resources]:
-    """(per node, once per cluster) requests of the pods GKE runs itself on a Standard cluster."""
-    system = prices["gke_system_pods"]
-    def as_resources(entry: dict) -> Resources:
-        return Resources(entry["cpu_m"] / 1000, entry["memory_mib"] * MIB)
-    return as_resources(system["per_node"]), as_resources(system["per_cluster"])
-
-
-class _Estimator:
+class _Estimator(UsageLines):
     def __init__(self, capture: Capture, prices: dict):
         self.capture = capture
         self.prices = prices
@@ -161,12 +78,14 @@ class _Estimator:
         self.notes: list[str] = []
         self.free_tier_left = float(prices["gke"]["free_tier_credit_per_month"]["usd"])
         self.nat_vms = 0
-        self.node_shapes: list[tuple[str, dict, int]] = []
+        self.idle_nodes = 0
+        # (machine type, shape and price, nodes per zone, zones) of each always-on pool
+        self.node_shapes: list[tuple[str, dict, int, int]] = []
 
     def add(self, resource: Resource, item: str, quantity: float, unit: str, unit_usd: float,
-            per_hour: bool, note: str = "") -> None:
+            per_hour: bool, note: str = "", kept_when_paused: bool = True) -> None:
         monthly = quantity * unit_usd * (self.hours if per_hour else 1)
-        self.items.append(CostItem(resource.name, item, quantity, unit, unit_usd, monthly, note))
+        self.items.append(CostItem(resource.name, item, quantity, unit, unit_usd, monthly, note, kept_when_paused))
 
     # -- GKE ---------------------------------------------------------------------------------------
     def cluster(self, cluster: Resource) -> None:
@@ -213,13 +132,14 @@ class _Estimator:
             return
         machine = machine_price(self.prices, machine_type, pool, "nodeMachineType")
         self.add(pool, f"nodes ({machine_type})", nodes, "nodes", machine["usd_per_hour"], per_hour=True,
-                 note=f"autoscaler minimum: {spread}")
-        self.node_shapes.append((machine_type, machine, nodes))
+                 note=f"autoscaler minimum: {spread}", kept_when_paused=False)
+        self.node_shapes.append((machine_type, machine, int(per_zone), zones))
+        self.idle_nodes += nodes
         disk_type = node.get("diskType", "pd-balanced")
-        disk = _lookup(self.prices["disks_per_gib_month"], disk_type, "disk type", pool, "the pool's disk type")
+        disk = lookup(self.prices["disks_per_gib_month"], disk_type, "disk type", pool, "the pool's disk type")
         size = int(node.get("diskSizeGb", 100))
         self.add(pool, f"boot disks ({disk_type})", nodes * size, "GiB", disk["usd"], per_hour=False,
-                 note=f"{nodes} x {size} GiB")
+                 note=f"{nodes} x {size} GiB; deleted with the nodes at a pause", kept_when_paused=False)
         self.nat_vms += nodes
 
     def autopilot_pods(self, cluster: Resource) -> None:
@@ -249,11 +169,12 @@ class _Estimator:
             hourly = vcpus * sql["vcpu_per_hour"]["usd"] + memory_gib * sql["memory_gib_per_hour"]["usd"]
             note = f"{vcpus} vCPU + {memory_gib:g} GiB, {layout}"
         else:
-            hourly = _lookup(sql["shared_core_per_hour"], tier, "Cloud SQL tier", instance, "dbTier")["usd"]
+            hourly = lookup(sql["shared_core_per_hour"], tier, "Cloud SQL tier", instance, "dbTier")["usd"]
             note = f"shared core, {layout}"
-        self.add(instance, f"instance ({tier})", copies, "instances", round(hourly, 6), per_hour=True, note=note)
+        self.add(instance, f"instance ({tier})", copies, "instances", round(hourly, 6), per_hour=True, note=note,
+                 kept_when_paused=False)
         disk_type = settings.get("diskType", "PD_SSD")
-        storage = _lookup(sql["storage_per_gib_month"], disk_type, "Cloud SQL disk type", instance, "the disk type")
+        storage = lookup(sql["storage_per_gib_month"], disk_type, "Cloud SQL disk type", instance, "the disk type")
         size = int(settings.get("diskSize", 10))
         self.add(instance, f"storage ({disk_type})", copies * size, "GiB", storage["usd"], per_hour=False,
                  note=f"{size} GiB provisioned{' x 2 (standby)' if ha else ''}; autoresize only grows it")
@@ -268,21 +189,16 @@ class _Estimator:
         gateway = net["nat_gateway_per_vm_hour"]
         vms = min(self.nat_vms, int(gateway["max_vms"]))
         self.add(nat, "NAT gateway", vms, "VMs", gateway["usd"], per_hour=True,
-                 note="charged per VM using it, capped at 32")
+                 note="charged per VM using it, capped at 32", kept_when_paused=False)
         if nat.inputs.get("natIpAllocateOption") == "MANUAL_ONLY":
             ips = len(nat.inputs.get("natIps") or [])
         else:
             ips = int(self.assume["nat_ips"])
-        self.add(nat, "NAT external IPs", ips, "IPs", net["nat_ip_per_hour"]["usd"], per_hour=True)
-
-    def load_balancers(self) -> None:
-        rule = self.prices["network"]["forwarding_rule_per_hour"]["usd"]
-        for resource, manifest in self.capture.kubernetes_objects():
-            if (manifest.get("spec") or {}).get("type") == "LoadBalancer":
-                internal = "internal" if "networking.gke.io/load-balancer-type" in \
-                    (manifest["metadata"].get("annotations") or {}) else "external"
-                self.add(resource, f"load balancer forwarding rule ({internal})", 1, "rules", rule, per_hour=True,
-                         note="Service type LoadBalancer")
+        self.add(nat, "NAT external IPs", ips, "IPs", net["nat_ip_per_hour"]["usd"], per_hour=True,
+                 note="kept while paused (conservative: an AUTO_ONLY IP may be released with no VM)")
+        data = float(self.assume["nat_data_gib_per_month"])
+        self.add(nat, "NAT data processing", data, "GiB", net["nat_data_per_gib"]["usd"], per_hour=False,
+                 note="assumed GiB/month through NAT (assumptions.nat_data_gib_per_month)", kept_when_paused=False)
 
     # -- storage -----------------------------------------------------------------------------------
     def registry(self, repo: Resource) -> None:
@@ -304,27 +220,12 @@ class _Estimator:
         stored = round(days * self.assume["task_logs_gib_per_day"], 4)
         self.add(bucket, "log storage (Standard)", stored, "GiB", price, per_hour=False,
                  note=f"{days} days kept x assumed {self.assume['task_logs_gib_per_day']} GiB/day")
-
-    # -- monitoring ----------------------------------------------------------------------------------
-    def alert_policy(self, policy: Resource) -> None:
-        price = self.prices["monitoring"]["alert_condition_per_month"]["usd"]
-        conditions = len(policy.inputs.get("conditions") or [])
-        self.add(policy, "alert conditions", conditions, "conditions", price, per_hour=False)
-
-    def scraped_samples(self) -> None:
-        """GMP bills every sample ingested: series per scraped pod x scrapes a month, per always-on pod."""
-        monitoring = self.prices["monitoring"]
-        manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
-        pods = sum(replicas for _, replicas, _ in always_on_pods(manifests))
-        for resource, manifest in self.capture.kubernetes_objects():
-            if resource.type != POD_MONITORING:
-                continue
-            seconds = min(_seconds(e.get("interval", "60s")) for e in manifest["spec"]["endpoints"])
-            series = self.assume["gmp_series_per_scraped_pod"] * pods
-            millions = series * self.hours * 3600 / seconds / 1e6
-            self.add(resource, "Prometheus samples ingested (GMP)", round(millions, 4), "M samples",
-                     monitoring["prometheus_samples_per_million"]["usd"], per_hour=False,
-                     note=f"~{series:g} series (assumed) scraped every {seconds:g}s")
+        policy = bucket.inputs.get("softDeletePolicy") or {}
+        seconds = int(policy.get("retentionDurationSeconds", SOFT_DELETE_DEFAULT_SECONDS))
+        if seconds:
+            held = round(seconds / 86400 * self.assume["task_logs_gib_per_day"], 4)
+            self.add(bucket, "soft-deleted logs (Standard)", held, "GiB", price, per_hour=False,
+                     note=f"objects the lifecycle rule deletes stay billable {seconds / 86400:g} days (GCS soft delete)")
 
     # -- whole stack -------------------------------------------------------------------------------
     def run(self) -> CostReport:
@@ -334,27 +235,32 @@ class _Estimator:
         if unknown:
             raise PriceError(f"no cost model for {', '.join(unknown)}: add it to preview/cost.py (billable) or "
                              "to no_charge_types in preview/prices.yaml (free while idle).")
-        clusters = {r.urn: r for r in self.capture.of_type(CLUSTER)}
-        for cluster in sorted(clusters.values(), key=lambda r: r.name):
+        for cluster in sorted(self.capture.of_type(CLUSTER), key=lambda r: r.name):
             self.cluster(cluster)
             for pool in sorted(self.capture.of_type(NODE_POOL), key=lambda r: r.name):
                 if pool.inputs.get("cluster") in (cluster.inputs.get("name"), cluster.outputs.get("name"), cluster.name):
                     self.node_pool(pool, cluster)
+            self.other_logs(cluster)
         for instance in self.capture.of_type(SQL_INSTANCE):
             self.sql_instance(instance)
         for nat in self.capture.of_type(NAT):
             self.nat(nat)
+        self.flow_logs()
         self.load_balancers()
+        self.front_door()
+        for certificate in self.capture.of_type(CERTIFICATE):
+            self.certificate_manager(certificate, "certificate_per_month", "Google-managed certificate")
+        for entry in self.capture.of_type(CERTIFICATE_MAP_ENTRY):
+            self.certificate_manager(entry, "map_entry_per_month", "certificate map entry")
         for repo in self.capture.of_type(REGISTRY):
             self.registry(repo)
         for bucket in self.capture.of_type(BUCKET):
             self.bucket(bucket)
-        for policy in sorted(self.capture.of_type(ALERT_POLICY), key=lambda r: r.name):
-            self.alert_policy(policy)
+        self.monitoring()
         self.scraped_samples()
-        self.note_region()
         self.note_unschedulable_pods()
-        return CostReport(self.capture.stack, self.items, self.prices, self.notes, self.environment())
+        return CostReport(self.capture.stack, self.items, self.prices, self.notes, self.environment(),
+                          stack_schedule(self.capture, self.hours))
 
     def environment(self) -> Optional[str]:
         for resource in self.capture.of_type(CLUSTER):
@@ -363,29 +269,22 @@ class _Estimator:
                 return labels["environment"]
         return None
 
-    def note_region(self) -> None:
-        regions = {r.inputs.get("region") or re.sub(r"-[a-z]$", "", r.inputs.get("location", ""))
-                   for r in self.capture.resources if r.type in (CLUSTER, SQL_INSTANCE)}
-        others = sorted(region for region in regions if region and region != self.prices["region"])
-        if others:
-            self.notes.append(f"stack region {', '.join(others)} is estimated at {self.prices['region']} "
-                              "list prices; that region's list prices differ (see the sources in prices.yaml).")
-
-
     def note_unschedulable_pods(self) -> None:
         """A priced node set the always-on pods cannot fit on is a wrong estimate (the autoscaler would
-        find no node, or add nodes the idle cost does not show): say so beside the total."""
+        find no node, or add nodes the idle cost does not show), and one that cannot hold them with a zone
+        down is not the HA it claims: say so beside the total."""
         if not self.node_shapes:
             return
-        manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
-        pods = always_on_pods(manifests)
-        shapes = ", ".join(sorted({t for t, _, _ in self.node_shapes}))
+        pods = always_on_pods([manifest for _, manifest in self.capture.kubernetes_objects()])
+        shapes = ", ".join(sorted({t for t, *_ in self.node_shapes}))
+        allocatables = [(gke_allocatable(m["vcpu"], m["memory_gib"]), per_zone, zones)
+                        for _, m, per_zone, zones in self.node_shapes]
         for name, _, requests in pods:
-            if not any(requests.fits_in(gke_allocatable(m["vcpu"], m["memory_gib"])) for _, m, _ in self.node_shapes):
+            if not any(requests.fits_in(node) for node, _, _ in allocatables):
                 self.notes.append(f"pod {name} requests {requests.describe()}, more than a {shapes} node can "
                                   "allocate: it will not schedule; pick a larger nodeMachineType.")
                 return
-        nodes = [gke_allocatable(m["vcpu"], m["memory_gib"]) for _, m, count in self.node_shapes for _ in range(count)]
+        nodes = [node for node, per_zone, zones in allocatables for _ in range(per_zone * zones)]
         per_node, per_cluster = gke_system_requests(self.prices)
         replicas = [(f"{name}-{i}", requests) for name, count, requests in pods for i in range(count)]
         left = unplaced_pods(replicas, nodes, per_node, per_cluster)
@@ -393,16 +292,18 @@ class _Estimator:
             self.notes.append(f"pods {', '.join(left)} do not fit beside GKE's own pods on the {len(nodes)} idle "
                               f"{shapes} node(s): the autoscaler adds nodes and the idle cost is higher than "
                               "shown; pick a larger nodeMachineType or raise nodeMinCount.")
-
-
-def _seconds(duration: str) -> float:
-    match = re.fullmatch(r"(\d+)(ms|s|m|h)", duration)
-    if not match:
-        raise PriceError(f"PodMonitoring interval {duration!r} is not a duration such as 30s or 1m")
-    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+            return
+        zones = max(z for _, _, z in allocatables)
+        if zones > 1:
+            left = unplaced_after_zone_loss(replicas, [(node, per_zone) for node, per_zone, _ in allocatables],
+                                            zones, per_node, per_cluster)
+            if left:
+                self.notes.append(f"with one of {zones} zones down, pods {', '.join(left)} do not fit on the "
+                                  f"remaining {shapes} nodes: they wait for the autoscaler, which may find no "
+                                  "capacity in a zone outage; pick a larger nodeMachineType or raise nodeMinCount.")
 
 
 def estimate(capture: Capture, prices: Optional[dict] = None) -> CostReport:
-    """One row per billable item of the captured stack, priced from prices.yaml."""
-    return _Estimator(capture, prices if prices is not None else load_prices()).run()
-
+    """One row per billable item of the captured stack, priced from prices.yaml in the stack's region."""
+    table = prices if prices is not None else load_prices()
+    return _Estimator(capture, regional_prices(table, stack_region(capture))).run()

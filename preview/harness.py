@@ -215,7 +215,20 @@ class StackMocks(Mocks):
             outputs.update(name=physical_name,
                            selfLink=f"https://www.googleapis.com/compute/v1/{resource_id}")
             if typ.endswith("GlobalAddress"):
-                outputs.setdefault("address", "10.50.0.0")
+                # An EXTERNAL address is a public IP Google picks (a documentation range here, RFC 5737).
+                external = inputs.get("addressType", "EXTERNAL") == "EXTERNAL"
+                outputs.setdefault("address", _ip(seed, "203.0.113") if external else "10.50.0.0")
+        elif typ.startswith("gcp:certificatemanager/"):
+            # projects/P/locations/global/{certificates,certificateMaps,certificateMaps/M/certificateMapEntries}/N
+            collection = {"Certificate": "certificates", "CertificateMap": "certificateMaps"}.get(
+                typ.split(":")[-1], f"certificateMaps/{inputs.get('map')}/certificateMapEntries")
+            resource_id = f"projects/{project}/locations/{inputs.get('location') or 'global'}/{collection}/{physical_name}"
+            outputs.update(name=physical_name)
+            if typ.endswith(":Certificate"):
+                # Load balancer authorization: PROVISIONING until the host's A record points at the load balancer.
+                outputs["managed"] = {**(inputs.get("managed") or {}), "state": "PROVISIONING"}
+        elif typ == "gcp:dns/recordSet:RecordSet":
+            resource_id = f"projects/{project}/managedZones/{inputs['managedZone']}/rrsets/{inputs['name']}/{inputs['type']}"
         elif typ == "gcp:projects/serviceIdentity:ServiceIdentity":
             agent = inputs["service"].split(".")[0].replace("servicenetworking", "service-networking")
             email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
@@ -228,6 +241,19 @@ class StackMocks(Mocks):
                           "NotificationChannel": "notificationChannels"}[typ.split(":")[-1]]
             resource_id = f"projects/{project}/{collection}/{int.from_bytes(seed[:6], 'big')}"
             outputs.update(name=resource_id)
+        elif typ == "gcp:workflows/workflow:Workflow":
+            resource_id = f"projects/{project}/locations/{location}/workflows/{physical_name}"
+            outputs.update(name=physical_name, state="ACTIVE", revisionId="000001-abc")
+        elif typ == "gcp:cloudscheduler/job:Job":
+            resource_id = f"projects/{project}/locations/{location}/jobs/{physical_name}"
+            outputs.update(name=physical_name, state="PAUSED" if inputs.get("paused") else "ENABLED")
+        elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            resource_id = f"projects/{project}/roles/{inputs['roleId']}"
+            outputs.update(name=resource_id, deleted=False, stage=inputs.get("stage", "GA"))
+        elif typ == "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+            # The provider's id: "<resource> <role> <member>" (tpgiamresource/resource_iam_member.go).
+            resource_id = f"projects/{project}/iap_web/compute {inputs['role']} {inputs['member']}"
+            outputs.update(project=project, etag=f"BwY{seed[:6].hex()}")
         elif typ == "random:index/randomPassword:RandomPassword":
             alphabet = string.ascii_letters + string.digits
             if inputs.get("special", True):
@@ -295,6 +321,8 @@ class Capture:
     outputs: dict
     secret_outputs: set[str]
     skipped_secrets: list[str]
+    # The config the program ran with (full keys): the cost report reads the pause schedule from it.
+    config: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.type == typ]
@@ -389,4 +417,4 @@ def run_program(stack: str = "dev", config: Optional[dict[str, str]] = None, pro
     with contextlib.nullcontext() if deploying else offline_preview():
         _sync_await(run_pulumi_func(run_and_collect_exports))
     return Capture(stack=stack, resources=list(monitor.records), outputs=outputs, secret_outputs=secret_outputs,
-                   skipped_secrets=skipped)
+                   skipped_secrets=skipped, config=dict(config))

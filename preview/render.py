@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from .architecture_svg import architecture_svg
 from .cost import CostReport
 from .harness import MASKED, Capture
 
@@ -41,6 +42,14 @@ def write_cost(report: CostReport, out_dir: Path) -> Path:
     cost_file = out_dir / "cost.json"
     cost_file.write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
     return cost_file
+
+
+def write_architecture(capture: Capture, out_dir: Path) -> Path:
+    """build/<stack>/architecture.svg: the picture of what the stack builds (docs/architecture.svg is dev's)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picture = out_dir / "architecture.svg"
+    picture.write_text(architecture_svg([r.to_json() for r in capture.resources], capture.stack))
+    return picture
 
 
 def tree_lines(capture: Capture) -> list[str]:

@@ -22,6 +22,7 @@ from .checks import Violation
 from .drift import DriftRule, check_drift, load_drift_rules
 from .graph import Graph
 from .report import gantt_svg, text_report, write_json
+from .resume import resume_report
 from .rules import RuleSet, RulesError, load_rules
 from .simulate import Timeline, rehearse_destroy, rehearse_up
 from .teardown import run_teardown_config
@@ -99,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             except ConfigError as error:
                 refusal = "; ".join(getattr(error, "problems", None) or [str(error)])
         result = rehearse(graph, rules, teardown_graph, refusal)
+        resume = resume_report(graph)  # None without a pause schedule
     except (ConfigError, FileNotFoundError, RulesError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     written = write_outputs_for(result, args.stack, out_dir)
     print(written[0].read_text(), end="")
+    if resume:
+        print(resume)
     print(f"Wrote {', '.join(_shown(p) for p in written)}")
     return 0 if result.ok else 1
 

@@ -35,6 +35,13 @@ DATA_LOSS_TYPES = {
                                     "all are recreated)",
 }
 
+# Random values that live only in Pulumi state and that data depends on, by resource-name suffix: replacing
+# one is data loss too (the key decrypts every stored connection and variable: components/airflow/fernet.py).
+DATA_LOSS_NAMES = {
+    ("random:index/randomId:RandomId", "-fernet-key"): "the fernet key decrypts every stored connection and "
+                                                        "variable; a new one leaves them unreadable",
+}
+
 _INDEX = re.compile(r"\[[^\]]*\]")
 
 
@@ -175,7 +182,17 @@ class Plan:
 
     @property
     def data_loss(self) -> list[str]:
-        return sorted(urn for urn in self.replaced if self.types[urn] in DATA_LOSS_TYPES)
+        return sorted(urn for urn in self.replaced if data_loss_reason(urn, self.types[urn]))
+
+
+def data_loss_reason(urn: str, typ: str) -> Optional[str]:
+    """Why replacing this resource loses data, or None. A rotated fernet key (`-fernet-key-vN`) is an
+    addition, not a replacement, so only the resource that is replaced counts."""
+    if typ in DATA_LOSS_TYPES:
+        return DATA_LOSS_TYPES[typ]
+    name = urn.rsplit("::", 1)[-1]
+    return next((why for (t, suffix), why in DATA_LOSS_NAMES.items()
+                 if t == typ and (name.endswith(suffix) or f"{suffix}-v" in name)), None)
 
 
 def _matches(old: Capture, new: Capture) -> dict[str, Resource]:

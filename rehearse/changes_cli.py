@@ -216,7 +216,7 @@ def check_change(stack: str, base_config: dict, new_config: dict, ref: str = "th
            if len(unacknowledged) == 1 else f"list {unacknowledged} under {ACK_KEY} in {stack_file}")
     verdict = "refused" if stack in REFUSING_STACKS else "warning"
     summary.append(f"{verdict}: changing {', '.join(unacknowledged)} replaces data-holding resources (see "
-                   f"DATA_LOSS_TYPES in rehearse/changes.py). If that is intended: {fix}")
+                   f"DATA_LOSS_TYPES, DATA_LOSS_NAMES in rehearse/changes.py). If that is intended: {fix}")
     return (1 if stack in REFUSING_STACKS else 0), "\n".join(summary)
 
 

@@ -65,6 +65,9 @@ class DriftRule:
     when: Optional[dict] = None
     targeted_by: Optional[str] = None
     note: str = ""
+    # The provider's schema default: a field the program leaves unset still diffs, as this value, against
+    # what the platform moved it to (e.g. Cloud SQL settings.activationPolicy, Default "ALWAYS").
+    default: Any = None
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -112,12 +115,23 @@ def load_drift_rules(path: Path = DRIFT_FILE) -> tuple[DriftRule, ...]:
     return tuple(rules)
 
 
+def _names_in_source(node: Node, source: str) -> bool:
+    """Whether a workflow's source names this resource (its physical name, or its logical one when auto-named)."""
+    name = node.inputs.get("name") or node.name
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", source) is not None
+
+
 def _targeted(graph: Graph, node: Node, target_type: str) -> bool:
-    """Whether a resource of `target_type` (an HPA) names this workload in spec.scaleTargetRef."""
+    """Whether a resource of `target_type` names this one: an HPA in spec.scaleTargetRef, a workflow
+    (the pause schedule, components/pause_workflow.py) in its source."""
     name = (node.inputs.get("metadata") or {}).get("name") or node.name
     namespace = (node.inputs.get("metadata") or {}).get("namespace")
     for other in graph.nodes.values():
         if not fnmatch.fnmatchcase(other.type, target_type):
+            continue
+        if "sourceContents" in other.inputs:
+            if _names_in_source(node, str(other.inputs["sourceContents"])):
+                return True
             continue
         ref = (other.inputs.get("spec") or {}).get("scaleTargetRef") or {}
         if (ref.get("kind") == node.type.rsplit(":", 1)[-1] and ref.get("name") == name
@@ -132,6 +146,8 @@ def drift_of(graph: Graph, node: Node, rule: DriftRule) -> Optional[str]:
     if rule.targeted_by and not _targeted(graph, node, rule.targeted_by):
         return None
     value = value_at(node.inputs, rule.segments)
+    if value is UNSET and rule.default is not None:
+        value = rule.default
     if value is UNSET or any(covers(parse_path(i), rule.segments) for i in node.ignore_changes):
         return None
     return f"sets {rule.path} = {value!r} without ignoreChanges; {rule.moved_by}. Fix: {rule.fix}"

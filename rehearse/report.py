@@ -61,7 +61,7 @@ DRIFT_TITLE = "second pulumi up (fields the platform moves, rehearse/drift_rules
 
 def text_report(stack: str, timelines: list[Timeline], notes: list[str], drift: Optional[list] = None) -> str:
     lines = [f"Deploy rehearsal of stack '{stack}' (a model of the engine and GCP's documented rules, "
-             "not the cloud: see README)", ""]
+             "not the cloud: see docs/rehearsal.md)", ""]
     for timeline in timelines:
         if timeline.phase == "destroy":
             lines += destroy_summary(timeline)

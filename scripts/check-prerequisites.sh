@@ -39,7 +39,7 @@ if command -v gcloud >/dev/null 2>&1; then
 fi
 
 if [ "$problems" -gt 0 ]; then
-  echo "$problems prerequisite(s) missing; see README.md, Deploy for real." >&2
+  echo "$problems prerequisite(s) missing; see docs/deploy.md, Prerequisites." >&2
   exit 1
 fi
 echo "Prerequisites for $project: OK"

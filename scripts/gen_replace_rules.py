@@ -30,6 +30,14 @@ TYPES: dict[str, tuple[list[str], list[str]]] = {
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": (
         ["artifactregistry/iam_artifact_registry_repository.go", "../tpgiamresource/resource_iam_member.go"],
         ["ArtifactRegistryRepositoryIamSchema", "IamMemberBaseSchema"]),
+    "gcp:certificatemanager/certificate:Certificate": (
+        ["certificatemanager/resource_certificate_manager_certificate.go"], ["ResourceCertificateManagerCertificate"]),
+    "gcp:certificatemanager/certificateMap:CertificateMap": (
+        ["certificatemanager/resource_certificate_manager_certificate_map.go"],
+        ["ResourceCertificateManagerCertificateMap"]),
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": (
+        ["certificatemanager/resource_certificate_manager_certificate_map_entry.go"],
+        ["ResourceCertificateManagerCertificateMapEntry"]),
     "gcp:compute/globalAddress:GlobalAddress": (
         ["compute/resource_compute_global_address.go"], ["ResourceComputeGlobalAddress"]),
     "gcp:compute/network:Network": (["compute/resource_compute_network.go"], ["ResourceComputeNetwork"]),
@@ -42,6 +50,10 @@ TYPES: dict[str, tuple[list[str], list[str]]] = {
     "gcp:container/nodePool:NodePool": (
         ["container/resource_container_node_pool.go", "container/node_config.go"],
         ["ResourceContainerNodePool", "schemaNodePool"]),
+    "gcp:dns/recordSet:RecordSet": (["dns/resource_dns_record_set.go"], ["ResourceDnsRecordSet"]),
+    "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember": (
+        ["iap/iam_iap_web_type_compute.go", "../tpgiamresource/resource_iam_member.go"],
+        ["IapWebTypeComputeIamSchema", "IamMemberBaseSchema"]),
     "gcp:projects/iAMMember:IAMMember": (
         ["resourcemanager/iam_project.go", "../tpgiamresource/resource_iam_member.go"],
         ["IamProjectSchema", "IamMemberBaseSchema"]),

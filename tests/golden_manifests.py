@@ -44,6 +44,8 @@ MATRIX: dict[str, tuple[str, dict]] = {
                            "dagsSshKnownHosts": KNOWN_HOSTS}),
     "bundle-ssh-unverified": ("dev", {**BUNDLE, "dagsRepo": SSH_REPO, "dagsSshKey": "secret:" + SSH_KEY}),
     "load-balancer": ("dev", {"serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["203.0.113.0/24"]'}),
+    "front-door": ("prod", {"uiHost": "airflow.acme-data.io", "uiDnsZone": "acme-public"}),
+    "iap-sign-in": ("dev", {"uiHost": "airflow.acme-data.io", "uiAccess": '{"Admin": ["user:ana@acme-data.io"], "Viewer": ["domain:acme-data.io"]}'}),
     "internal-load-balancer": ("dev", {"serviceType": "InternalLoadBalancer",
                                        "loadBalancerSourceRanges": '["10.0.0.0/8"]'}),
     "custom": ("dev", {"namespace": "orchestration", "maintenanceCpuLimit": "250m", "dagsRef": "release-7",

@@ -11,17 +11,20 @@ Where to look, imports flowing down the list (each module imports only modules a
     git_sync.py           git-sync: the sidecar and the one-time clone (dagSource git-sync)
     cloud_sql_proxy.py    the Cloud SQL Auth Proxy native sidecar
     shutdown.py           the SIGTERM relay every Airflow process runs under
+    settings_env.py       airflowConfig env, and the Secret Manager backend env of the Airflow processes
     airflow_processes.py  scheduler, api-server, dag-processor, triggerer; the Airflow env and mounts
     git_bundle.py         dagSource git-bundle: GitDagBundle env, git connection (fetch_dag_version.py
                           is the task pod's entry point it ships)
+    iap_sign_in.py        uiAccess: the IAP auth manager, its modules (auth/ at the root) and role map
     migrations_wait.py    the wait-for-migrations init container and the rollout deadlines it implies
     maintenance.py        the maintenance container and the log groomer it runs
     metrics_exporter.py   the StatsD exporter sidecar, its mapping, Airflow's [metrics] env
     task_pod.py           the KubernetesExecutor's worker pod template
-  config_map.py           airflow.cfg, the pod template, the fetch script
+  config_map.py           airflow.cfg, the pod template, the fetch script, the IAP auth modules
   deployment.py           the `airflow` Deployment (the always-on pod)
   dag_processor.py        git-bundle mode: the one dag-processor's own Deployment
   jobs.py                 the migration Job (and admin user), the db-cleanup CronJob
+  front_door.py           airflow-gke:uiHost: the Gateway, its routes, health check and backend policies
   access.py               Services, ServiceAccounts, RBAC, NetworkPolicies, PDB, Namespace
   connections.py          the connection budget read back from rendered manifests
   scraping.py             the PodMonitoring for Managed Service for Prometheus

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .front_door import GOOGLE_FRONT_END_RANGES
 from .pod import metrics_exporter
-from .pod.cloud_sql_proxy import PROXY_HEALTH_PORT
-from .pod.git_sync import GIT_SYNC_HTTP_PORT
+from .pod.airflow_processes import TRIGGER_LOG_SERVER_PORT
 from .workload_spec import (AIRFLOW_KSA, API_PORT, API_SERVICE_NAME, DEPLOYMENT_NAME, ROLE_NAME, UI_SERVICE_NAME,
                             UI_SERVICE_PORT, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata,
                             selector)
@@ -49,8 +49,8 @@ def statsd_service(spec: WorkloadSpec) -> dict:
 # GoogleCloudPlatform/prometheus-engine@2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4;
 # https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed
 GMP_NAMESPACE = "gmp-system"
-# Ports the collectors scrape (scraping.py): the exporter, the proxy's and git-sync's own /metrics.
-SCRAPED_PORTS = (metrics_exporter.METRICS_PORT, PROXY_HEALTH_PORT, GIT_SYNC_HTTP_PORT)
+# Ports the collectors scrape (scraping.py): the exporter's only.
+SCRAPED_PORTS = (metrics_exporter.METRICS_PORT,)
 
 
 def scraped_pods(spec: WorkloadSpec) -> dict:
@@ -61,12 +61,14 @@ def scraped_pods(spec: WorkloadSpec) -> dict:
 
 
 def service_accounts(spec: WorkloadSpec) -> list[dict]:
+    # Task identities are worker pods under another name: no Kubernetes API token either.
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": automount,
          "metadata": metadata(spec, ksa, component, {"iam.gke.io/gcp-service-account": gsa})}
         for ksa, gsa, component, automount in (
             (AIRFLOW_KSA, spec.airflow_service_account, "airflow", True),
-            (WORKER_KSA, spec.worker_service_account, "worker", False))
+            (WORKER_KSA, spec.worker_service_account, "worker", False),
+            *((ksa, gsa, "worker", False) for ksa, gsa in spec.task_service_accounts))
     ]
 
 
@@ -88,10 +90,33 @@ def pod_launcher_binding(spec: WorkloadSpec) -> dict:
             "subjects": [{"kind": "ServiceAccount", "name": AIRFLOW_KSA, "namespace": spec.settings.namespace}]}
 
 
+def api_ingress_rules(spec: WorkloadSpec) -> list[dict]:
+    """Who reaches the API/UI port of the Airflow pods: the namespace's own pods (task pods call the execution
+    API); with airflow-gke:uiHost the Gateway's load balancer, whose proxies and health checks come from
+    Google's front-end ranges; with a LoadBalancer Service, anyone (the load balancer's own source ranges
+    filter the clients, and its traffic reaches the pods through the nodes). kubectl port-forward enters the
+    pod's own network namespace, and the kubelet's probes come from the node, which NetworkPolicy always
+    admits (https://kubernetes.io/docs/concepts/services-networking/network-policies/)."""
+    ports = [{"port": API_PORT, "protocol": "TCP"}]
+    if spec.settings.service_type != "ClusterIP":
+        return [{"ports": ports}]
+    rules = [{"from": [{"podSelector": {}}], "ports": ports}]
+    if spec.settings.front_door.enabled:
+        rules.append({"from": [{"ipBlock": {"cidr": cidr}} for cidr in GOOGLE_FRONT_END_RANGES], "ports": ports})
+    return rules
+
+
+# Names of network_policies(), in order: the workload declares one resource per name before the spec resolves.
+NETWORK_POLICY_NAMES = ("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress", "metrics-scrape-ingress",
+                        "statsd-ingress", "trigger-logs-ingress")
+
+
 def network_policies(spec: WorkloadSpec) -> list[dict]:
-    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to
-    everyone: the UI Service and task pods), the task pods' log server to the Airflow pods, the metrics
-    ports to GMP's collectors, and the exporter's StatsD port to the namespace's other Airflow pods."""
+    """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to the clients
+    api_ingress_rules names), the task pods' log server to the Airflow pods, and the triggerer's log server to
+    the Airflow pods (the api-server of any replica shows a running trigger's log by fetching it from the
+    triggerer that runs it), the metrics ports to GMP's collectors, and the exporter's StatsD port to the
+    namespace's other Airflow pods."""
     def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": metadata(spec, name, component),
@@ -99,8 +124,7 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
 
     return [
         policy("default-deny-ingress", "network", {}, []),
-        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
-               [{"ports": [{"port": API_PORT, "protocol": "TCP"}]}]),
+        policy("airflow-api-ingress", "airflow", {"matchLabels": selector(spec, "airflow")}, api_ingress_rules(spec)),
         policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
                [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
                  "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
@@ -111,11 +135,10 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
                [{"from": [{"podSelector": {"matchLabels": selector(spec, component)}}
                           for component in ("worker", "dag-processor")],
                  "ports": [{"port": metrics_exporter.STATSD_PORT, "protocol": "UDP"}]}]),
+        policy("trigger-logs-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
+               [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
+                 "ports": [{"port": TRIGGER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
     ]
-
-
-NETWORK_POLICY_NAMES = ("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress",
-                        "metrics-scrape-ingress", "statsd-ingress")
 
 
 def pod_disruption_budget(spec: WorkloadSpec) -> Optional[dict]:

@@ -1,11 +1,11 @@
-"""The `airflow-config` ConfigMap: airflow.cfg, the task pod template and, in git-bundle mode, the task
-pods' entry point. Its digest sits in the always-on pods' template (deployment.pod_checksums)."""
+"""The `airflow-config` ConfigMap: airflow.cfg, the task pod template, in git-bundle mode the task
+pods' entry point, with IAP sign-in the auth manager's modules. Its digest sits in the always-on pods' template (deployment.pod_checksums)."""
 
 from __future__ import annotations
 
 import yaml
 
-from .pod import git_bundle, metrics_exporter
+from .pod import git_bundle, iap_sign_in, metrics_exporter
 from .pod.task_pod import pod_template
 from .workload_spec import CONFIGMAP_NAME, WorkloadSpec, metadata
 
@@ -27,5 +27,6 @@ def config_map(spec: WorkloadSpec) -> dict:
             metrics_exporter.MAPPING_KEY: metrics_exporter.mapping_config(),
             **({git_bundle.FETCH_SCRIPT_KEY: git_bundle.fetch_script()} if git_bundle.is_git_bundle(spec.settings)
                else {}),
+            **iap_sign_in.config_map_data(spec.settings),
         },
     }

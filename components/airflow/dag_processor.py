@@ -9,6 +9,9 @@ and the commit new runs get, would step back. One
 replica with the Recreate strategy leaves one writer: the old pod is gone before a new one starts
 (Kubernetes docs, Deployments, "Recreate Deployment": all existing Pods are killed before new ones are
 created). DAG parsing pauses during a rollout; scheduling goes on from the serialized DAGs.
+
+Its `logs` volume fills with one log per DAG file per day that Airflow never deletes
+(dag_processing/manager.py); the maintenance container's groomer bounds it here too (maintenance.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .deployment import always_on_pod_annotations
 from .pod import git_bundle, metrics_exporter, migrations_wait, shutdown
 from .pod.airflow_processes import dag_processor_container
 from .pod.cloud_sql_proxy import cloud_sql_proxy_container
+from .pod.maintenance import maintenance_container
 from .pod.shared import pod_security, pod_volumes
 from .workload_spec import AIRFLOW_KSA, WorkloadSpec, labels, metadata, selector
 
@@ -51,7 +55,9 @@ def dag_processor_deployment(spec: WorkloadSpec) -> Optional[dict]:
                                        migrations_wait.wait_for_migrations_container(spec)],
                     # No exporter of its own: it sends to the `airflow` pods' (metrics_exporter.py).
                     "containers": [git_bundle.git_bundle_container(
-                        spec, metrics_exporter.via_service(spec, dag_processor_container(spec)), fetches=True)],
+                        spec, metrics_exporter.via_service(spec, dag_processor_container(spec)), fetches=True),
+                                   git_bundle.git_bundle_container(
+                                       spec, metrics_exporter.via_service(spec, maintenance_container(spec)))],
                     "volumes": pod_volumes(spec),
                 },
             },

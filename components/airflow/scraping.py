@@ -1,5 +1,5 @@
 """The PodMonitoring that has Google Cloud Managed Service for Prometheus scrape the always-on pods: the
-StatsD exporter (Airflow's metrics), the Cloud SQL Auth Proxy and git-sync. GKE's managed collection
+StatsD exporter (Airflow's metrics). GKE's managed collection
 (on by default on new Standard clusters from 1.27, and set explicitly in components/cluster.py) watches
 these objects: https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed
 
@@ -14,10 +14,16 @@ from .workload_spec import WorkloadSpec, metadata
 
 API_VERSION = "monitoring.googleapis.com/v1"
 POD_MONITORING_NAME = "airflow-metrics"
-SCRAPE_INTERVAL = "60s"  # GMP bills per sample: twice a minute would double the cost (docs/operations.md)
-# Port names of the containers (metrics_exporter.py, cloud_sql_proxy.py, git_sync.py); a pod without one
-# of them (no git-sync in git-bundle mode) simply has no target for it.
-SCRAPED_PORT_NAMES = (METRICS_PORT_NAME, "proxy-health", "git-sync")
+# GMP bills per sample ingested ($0.06 per million): every 120 s is half the samples of every 60 s. The cost is
+# resolution: a point every 2 minutes, so the alert's 5-minute rate() windows hold 2-3 samples and a stalled
+# scheduler is seen up to 2 minutes later (docs/operations.md, Metrics, dashboard and alerts).
+SCRAPE_INTERVAL = "120s"
+# Only the exporter: nothing the dashboard or the alert reads comes from the proxy's or git-sync's own
+# /metrics, and every series scraped is billed.
+SCRAPED_PORT_NAMES = (METRICS_PORT_NAME,)
+# Keep only Airflow's mapped series: the exporter's own Go runtime and process series (~40) are read by nobody.
+# metricRelabeling keep on __name__: the PodMonitoring CRD (tests/crds/), GoogleCloudPlatform/prometheus-engine.
+KEEP_AIRFLOW_ONLY = [{"action": "keep", "sourceLabels": ["__name__"], "regex": "airflow_.+"}]
 
 
 def pod_monitoring(spec: WorkloadSpec) -> dict:
@@ -27,7 +33,7 @@ def pod_monitoring(spec: WorkloadSpec) -> dict:
         "metadata": metadata(spec, POD_MONITORING_NAME, "metrics"),
         "spec": {
             "selector": scraped_pods(spec),
-            "endpoints": [{"port": port, "path": "/metrics", "interval": SCRAPE_INTERVAL}
-                          for port in SCRAPED_PORT_NAMES],
+            "endpoints": [{"port": port, "path": "/metrics", "interval": SCRAPE_INTERVAL,
+                           "metricRelabeling": KEEP_AIRFLOW_ONLY} for port in SCRAPED_PORT_NAMES],
         },
     }

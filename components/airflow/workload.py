@@ -16,6 +16,9 @@ from ..config import AirflowSettings
 from . import access, scraping
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
+from .front_door import OBJECTS as FRONT_DOOR_OBJECTS
+from .front_door import FrontDoorNames, front_door_objects
+from .fernet import KEY_BYTES, fernet_key_value, fernet_keys
 from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
 from .pod import git_bundle
@@ -67,8 +70,15 @@ class AirflowWorkloadArgs(TypedDict):
     """Google service account e-mail of the task pods (Workload Identity)."""
     logs_bucket_url: pulumi.Input[str]
     """gs://bucket that receives remote task logs."""
+    task_service_accounts: NotRequired[dict[str, pulumi.Input[str]]]
+    """Kubernetes service account -> Google account e-mail of each extra task identity (Workload Identity)."""
     instance: NotRequired[str]
     """Value of the app.kubernetes.io/instance label (default: the component name)."""
+    front_door: NotRequired[dict]
+    """With settings.front_door enabled: {"address_name", "certificate_map_name"} of components/frontdoor.py."""
+    protect_fernet_key: NotRequired[bool]
+    """Pulumi `protect` on the fernet keys Airflow reads (default False): on wherever the database is
+    protected, since the database is unreadable without them."""
 
 
 class AirflowWorkload(pulumi.ComponentResource):
@@ -82,8 +92,13 @@ class AirflowWorkload(pulumi.ComponentResource):
         settings = args["settings"]
 
         # Generated once, kept in Pulumi state: stable across `pulumi up` (every process and every
-        # replica signs and verifies with the same JWT secret). Rotate by replacing the resource.
-        fernet_key = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child_options(self, opts))
+        # replica signs and verifies with the same JWT secret). The fernet keys: fernet.py.
+        read_keys = []
+        for key in fernet_keys(name, settings.fernet_key_version, args.get("protect_fernet_key", False)):
+            resource = random.RandomId(key.resource_name, byte_length=KEY_BYTES,
+                                       opts=child_options(self, opts, protect=key.protect))
+            if key.read:
+                read_keys.append(resource.b64_url)
         # Rotation is a config change: bumping secretsVersion changes the keepers, so new values.
         keepers = {"version": str(settings.secrets_version)}
         jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, keepers=keepers,
@@ -100,7 +115,7 @@ class AirflowWorkload(pulumi.ComponentResource):
             SECRET_KEYS["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]: pulumi.Output.all(
                 args["database_user"], args["database_password"], args["database_name"]).apply(
                 lambda v: sql_alchemy_conn(*v)),
-            SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: fernet_key.b64_url.apply(lambda key: key + "="),
+            SECRET_KEYS["AIRFLOW__CORE__FERNET_KEY"]: pulumi.Output.all(*read_keys).apply(fernet_key_value),
             SECRET_KEYS["AIRFLOW__API_AUTH__JWT_SECRET"]: jwt_secret.result,
             SECRET_KEYS["AIRFLOW__API__SECRET_KEY"]: api_secret_key.result,
             ADMIN_PASSWORD_KEY: admin_password,
@@ -112,17 +127,19 @@ class AirflowWorkload(pulumi.ComponentResource):
         # Names the migration Job (not secret: a digest): a new admin password re-runs the admin step.
         admin_digest = pulumi.Output.unsecret(pulumi.Output.from_input(admin_password).apply(
             lambda password: admin_checksum(settings.admin_username, settings.admin_email, password)))
+        task_accounts = dict(args.get("task_service_accounts", {}))
         spec = pulumi.Output.all(
             args["database_connection_name"], args["airflow_service_account"], args["worker_service_account"],
-            args["logs_bucket_url"], secrets_checksum, admin_digest,
+            args["logs_bucket_url"], secrets_checksum, admin_digest, *task_accounts.values(),
         ).apply(lambda values: WorkloadSpec(
             settings=settings, database_connection_name=values[0], airflow_service_account=values[1],
             worker_service_account=values[2], remote_log_folder=f"{values[3].rstrip('/')}/logs",
-            instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5]))
+            instance=args.get("instance", name), secrets_checksum=values[4], admin_checksum=values[5],
+            task_service_accounts=tuple(zip(task_accounts, values[6:]))))
 
         namespace = self._declare(f"{name}-namespace", "Namespace", spec.apply(access.namespace), opts)
         after_namespace = [namespace]
-        for ksa in (AIRFLOW_KSA, WORKER_KSA):
+        for ksa in (AIRFLOW_KSA, WORKER_KSA, *task_accounts):
             self._declare(f"{name}-sa-{ksa}", "ServiceAccount",
                           spec.apply(lambda s, k=ksa: next(m for m in access.service_accounts(s)
                                                            if m["metadata"]["name"] == k)), opts, after_namespace)
@@ -170,6 +187,8 @@ class AirflowWorkload(pulumi.ComponentResource):
         self._declare(f"{name}-statsd", "Service", spec.apply(access.statsd_service), opts, after_namespace)
         self._declare(f"{name}-pod-monitoring", "PodMonitoring", spec.apply(scraping.pod_monitoring), opts,
                       after_namespace)
+        if settings.front_door.enabled:
+            self._declare_front_door(name, spec, args["front_door"], opts, after_namespace)
         if settings.metadata_retention_days > 0:
             self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])
@@ -187,6 +206,18 @@ class AirflowWorkload(pulumi.ComponentResource):
             "execution_api_url": self.execution_api_url,
             "admin_password": self.admin_password,
         })
+
+    def _declare_front_door(self, name: str, spec: pulumi.Output[WorkloadSpec], names: dict,
+                            opts: Optional[pulumi.ResourceOptions], depends_on: list) -> None:
+        """Gateway API and GKE policy objects: custom resources, whose CRDs GKE installs with the Gateway API."""
+        objects = pulumi.Output.all(spec, names["address_name"], names["certificate_map_name"]).apply(
+            lambda v: front_door_objects(v[0], FrontDoorNames(v[1], v[2])))
+        for index, (api_version, kind, object_name) in enumerate(FRONT_DOOR_OBJECTS):
+            manifest = objects.apply(lambda o, i=index: o[i])
+            k8s.apiextensions.CustomResource(
+                f"{name}-{kind.lower()}-{object_name}", api_version=api_version, kind=kind,
+                metadata=manifest["metadata"], spec=manifest["spec"],
+                opts=child_options(self, opts, depends_on=depends_on))
 
     def _declare(self, resource_name: str, kind: str, manifest: pulumi.Output[dict],
                  opts: Optional[pulumi.ResourceOptions], depends_on: Optional[list] = None) -> pulumi.CustomResource:

@@ -53,6 +53,8 @@ class WorkloadSpec:
     instance: str = "airflow"
     secrets_checksum: str = ""  # digest of the Secret's values: rotating a secret rolls the pods
     admin_checksum: str = ""  # digest of the admin user's settings: a change re-runs the admin step
+    # Kubernetes service account -> Google account e-mail of each extra task identity (taskIdentities).
+    task_service_accounts: tuple[tuple[str, str], ...] = ()
 
     @property
     def dags_folder(self) -> str:

@@ -15,14 +15,15 @@ from .database import POSTGRES_VERSIONS
 from .reader import PROJECT, ConfigError, PulumiConfigSource
 from .settings import (AIRFLOW_VERSION, CLOUD_SQL_PROXY_IMAGE, DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES,
                        GIT_SYNC_IMAGE, KUBERNETES_SCHEMA_VERSION, STATSD_EXPORTER_IMAGE, AirflowSettings, ClusterSettings,
-                       ContainerResources, DatabaseSettings, NetworkSettings, RegistrySettings, StackConfig)
+                       ContainerResources, DatabaseSettings, FrontDoorSettings, NetworkSettings, PauseSettings,
+                       RegistrySettings, StackConfig)
 from .stack import ENVIRONMENTS, load_stack_config
 
 __all__ = [
     "AIRFLOW_VERSION", "CLOUD_SQL_PROXY_IMAGE", "CLUSTER_MODES", "DAG_SOURCES", "DEFAULT_AIRFLOW_IMAGE",
     "DEFAULT_RESOURCES", "ENVIRONMENTS", "GIT_SYNC_IMAGE", "GIT_SYNC_ONLY_KEYS", "KUBERNETES_SCHEMA_VERSION",
     "MIN_KUBERNETES_MINOR", "POSTGRES_VERSIONS", "PROJECT", "RELEASE_CHANNELS", "SERVICE_TYPES", "STATSD_EXPORTER_IMAGE",
-    "AirflowSettings", "ClusterSettings", "ConfigError", "ContainerResources", "DatabaseSettings",
-    "NetworkSettings", "PulumiConfigSource", "RegistrySettings", "StackConfig",
+    "AirflowSettings", "ClusterSettings", "ConfigError", "ContainerResources", "DatabaseSettings", "FrontDoorSettings",
+    "NetworkSettings", "PauseSettings", "PulumiConfigSource", "RegistrySettings", "StackConfig",
     "image_problem", "is_valid_git_url", "load_stack_config", "_quantity",
 ]

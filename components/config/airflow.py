@@ -7,16 +7,16 @@ import json
 import re
 from typing import Any, Optional
 
-import pulumi
-
 from ..airflow.pod import git_sync_liveness
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
-from .reader import _Reader
+from .front_door import read_front_door
+from .reader import UP_REFUSES, _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
+from .ui_access import read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
-# GitDagBundle (tasks fetch the commit the dag-processor parsed). README "DAG source" says which and why.
+# GitDagBundle (tasks fetch the commit the dag-processor parsed). docs/dags.md "DAG source" says which and why.
 DAG_SOURCES = ("git-sync", "git-bundle")
 GIT_SYNC_ONLY_KEYS = ("gitSyncPeriod", "gitSyncMaxFailures")
 
@@ -32,6 +32,17 @@ _GIT_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
 # The committed stacks name the fork a newcomer deploys from with a placeholder owner, like gcp:project.
 _PLACEHOLDER_REPO = re.compile(r"YOUR-ORG|<[^>]*>", re.IGNORECASE)
 DAGS_REPO_EXAMPLE = "https://github.com/<you>/airflow-gke.git"
+# Prod pulls from Artifact Registry: unauthenticated Docker Hub pulls are limited per IPv4 address (10 an
+# hour, https://docs.docker.com/docker-hub/usage/) and every private node leaves through the one Cloud NAT
+# address; GKE image streaming needs the image in Artifact Registry
+# (https://cloud.google.com/kubernetes-engine/docs/how-to/image-streaming#requirements).
+_ARTIFACT_REGISTRY_IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z0-9-]+/[a-z0-9._-]+/")
+AR_IMAGE_EXAMPLE = "REGION-docker.pkg.dev/PROJECT/REPOSITORY/airflow:TAG"
+# The committed prod stack's placeholders: a YOUR-... tag, and a host under a name reserved for
+# documentation (RFC 2606 / RFC 6761: example.com/.net/.org, .example, .test, .invalid, localhost).
+_PLACEHOLDER_IMAGE = re.compile(r"YOUR-|<[^>]*>")
+_RESERVED_HOST = re.compile(r"(^|\.)(example\.(com|net|org)|example|test|invalid|localhost)$", re.IGNORECASE)
+BASE_URL_EXAMPLE = "https://airflow.<your-domain>"
 
 
 def is_valid_git_url(url: str) -> bool:
@@ -108,10 +119,34 @@ def _check_dags_repo_placeholder(reader: _Reader, dags_repo: str, deploying: boo
         return
     allowed = "your fork of this repository (or your DAG repository), not the committed placeholder"
     fix = f"pulumi config set airflow-gke:dagsRepo {DAGS_REPO_EXAMPLE.replace('<you>', '<your-github-user>')}"
-    if deploying:
-        reader.fail("dagsRepo", dags_repo, allowed, fix=fix)
-    else:
-        pulumi.log.warn(f"airflow-gke:dagsRepo = {dags_repo!r}: {allowed}; `pulumi up` will refuse it. Fix: {fix}")
+    reader.refuse_or_warn("dagsRepo", dags_repo, allowed, fix, deploying, warn_note=UP_REFUSES)
+
+
+def base_url_host(base_url: str) -> str:
+    return base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+
+
+def _check_production_endpoints(reader: _Reader, environment: str, image: str, base_url: str,
+                                deploying: bool) -> None:
+    """Prod refuses (other stacks warn) a UI without its public address and an image outside Artifact
+    Registry; the committed prod stack's placeholders preview but are refused at `pulumi up`."""
+    is_prod = environment == "prod"
+    if not base_url:
+        reader.refuse_or_warn("baseUrl", "", "the https URL users open the UI at: unset, every link in an "
+                        "e-mail or a callback and the login redirect point at http://localhost:8080",
+                        f"pulumi config set {reader.full_key('baseUrl')} {BASE_URL_EXAMPLE}", is_prod)
+    elif _RESERVED_HOST.search(base_url_host(base_url)):
+        reader.refuse_or_warn("baseUrl", base_url, "your UI's real address, not a placeholder or reserved "
+                        "documentation domain (`pulumi up` refuses it)",
+                        f"pulumi config set {reader.full_key('baseUrl')} {BASE_URL_EXAMPLE}", deploying)
+    image_fix = f"pulumi config set {reader.full_key('airflowImage')} {AR_IMAGE_EXAMPLE}"
+    if not _ARTIFACT_REGISTRY_IMAGE.match(image):
+        reader.refuse_or_warn("airflowImage", image, "an image in Artifact Registry "
+                        "(REGION-docker.pkg.dev/...): Docker Hub limits pulls per NAT address and GKE image "
+                        "streaming needs Artifact Registry; build and push one with image/", image_fix, is_prod)
+    elif _PLACEHOLDER_IMAGE.search(image):
+        reader.refuse_or_warn("airflowImage", image, "the image you pushed, not the committed placeholder "
+                        "(`pulumi up` refuses it)", image_fix, deploying)
 
 
 def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
@@ -126,6 +161,10 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
     problem = image_problem(image)
     if problem:
         reader.fail("airflowImage", image, problem, DEFAULT_AIRFLOW_IMAGE)
+    problems_before = len(reader.problems)
+    base_url = reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
+                             allowed="the http(s) URL users open the UI at", example=BASE_URL_EXAMPLE)
+    endpoints_readable = not problem and len(reader.problems) == problems_before
 
     dags_repo = reader.raw("dagsRepo")
     if dags_repo is None:
@@ -156,6 +195,12 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
                         "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
                         fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
 
+    front_door = read_front_door(reader, service_type, deploying)
+    if not base_url and front_door.enabled:
+        base_url = f"https://{front_door.ui_host}"  # links in the UI and e-mails point at the front door
+    if endpoints_readable:
+        _check_production_endpoints(reader, environment, image, base_url, deploying)
+    ui_access = read_ui_access(reader, front_door.enabled)
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
 
@@ -204,13 +249,15 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         git_credentials_kind=credentials_kind,
         git_ssh_known_hosts=known_hosts.strip(),
         secrets_version=reader.integer("secretsVersion", 1, 1, 1_000_000),
+        fernet_key_version=reader.integer("fernetKeyVersion", 1, 1, 1_000_000),
         metadata_retention_days=reader.integer("metadataRetentionDays", 90, 0, 3650),
         resources=_read_resources(reader, maintenance_cpu_limit),
         db_pool_size=reader.integer("dbPoolSize", DEFAULT_POOL_SIZE, 1, 50),
         db_pool_max_overflow=reader.integer("dbPoolMaxOverflow", DEFAULT_MAX_OVERFLOW, 0, 50),
-        base_url=reader.string("baseUrl", "", pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
-                               allowed="the http(s) URL users open the UI at", example="https://airflow.example.com"),
+        base_url=base_url,
         dag_source=dag_source,
+        ui_access=tuple(ui_access.items()),
+        front_door=front_door,
     )
 
 

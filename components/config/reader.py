@@ -19,6 +19,9 @@ PROJECT = "airflow-gke"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
+UP_REFUSES = "; `pulumi up` will refuse it"  # said by the offline preview of a value a real deploy refuses
+
+
 class ConfigError(pulumi.RunError):
     """Raised before any resource is declared when stack configuration is invalid."""
 
@@ -83,6 +86,15 @@ class _Reader:
         key = self.full_key(key)
         fix = fix or f"pulumi config set {key} {example}"
         self.problems.append(f"{key} = {value!r} is not allowed: {allowed}. Fix: {fix}")
+
+    def refuse_or_warn(self, key: str, value: Any, allowed: str, fix: str, refuse: bool,
+                       warn_note: str = "") -> None:
+        """A problem where `refuse` (prod, or a real `pulumi up`), else a warning (dev, or the offline preview);
+        `warn_note` is said only in the warning (e.g. that `pulumi up` will refuse it)."""
+        if refuse:
+            self.fail(key, value, allowed, fix=fix)
+        else:
+            pulumi.log.warn(f"{self.full_key(key)} = {value!r}: {allowed}{warn_note}. Fix: {fix}")
 
     @classmethod
     def path_fix(cls, path: str, example: str = "", verb: str = "set") -> str:

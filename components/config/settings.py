@@ -9,6 +9,7 @@ from typing import Mapping, Optional
 import pulumi
 
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, max_connections
+from .schedule import ActiveHours
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
 AIRFLOW_VERSION = "3.3.2"
@@ -130,6 +131,17 @@ DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
 
 
 @dataclass(frozen=True)
+class FrontDoorSettings:
+    """The UI's public HTTPS entry (components/frontdoor.py, components/airflow/front_door.py)."""
+    ui_host: str = ""  # empty: no public endpoint; the UI is reached with kubectl port-forward
+    ui_dns_zone: str = ""  # empty: the user creates the A record (stack output ui_dns_record)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ui_host)
+
+
+@dataclass(frozen=True)
 class AirflowSettings:
     namespace: str
     image: str
@@ -149,6 +161,7 @@ class AirflowSettings:
     resources: Mapping[str, ContainerResources]
     metadata_retention_days: int = 90  # `airflow db clean` weekly; 0 = off
     secrets_version: int = 1  # bump to regenerate the JWT secret, API secret key and admin password
+    fernet_key_version: int = 1  # bump to add a new fernet key before the old one (airflow/fernet.py)
     # Secrets from `pulumi config set --secret`; None: generated (admin password) or public repo.
     admin_password: Optional[pulumi.Output[str]] = None
     git_credentials: Optional[pulumi.Output[str]] = None
@@ -160,6 +173,31 @@ class AirflowSettings:
     # Unchanged DAG files are re-parsed this often; changed ones (newer mtime) are parsed at the next listing.
     dag_reparse_seconds: int = 120
     dag_source: str = "git-sync"  # one of DAG_SOURCES
+    # What tasks reach (config/task_access.py): project roles of the worker account, extra task identities
+    # (name -> roles), and Secret Manager as the connections/variables backend ("none" or "secret-manager").
+    worker_roles: tuple[str, ...] = ()
+    task_identities: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    secrets_backend: str = "none"
+    secrets_prefix: str = ""  # secret ids start with <prefix>-connections- / <prefix>-variables-
+    secrets_project: str = ""  # the project whose Secret Manager holds them (the stack's)
+    # Airflow settings without forking (config/airflow_overrides.py): (section.key, value), sorted.
+    airflow_config: tuple[tuple[str, str], ...] = ()
+    front_door: FrontDoorSettings = FrontDoorSettings()
+    # uiAccess (ui_access.py): (Airflow role, IAM members) pairs; empty = no IAP sign-in, FAB passwords only.
+    ui_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class PauseSettings:
+    """When the stack sleeps (components/schedule.py): `active_hours` (None: always on) and `paused`."""
+    active_hours: Optional[ActiveHours] = None
+    paused: bool = False
+    drain_minutes: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a pause schedule exists: the workflow then owns node pool sizes and the database's activation."""
+        return self.active_hours is not None or self.paused
 
 
 @dataclass(frozen=True)
@@ -177,6 +215,7 @@ class StackConfig:
     airflow: AirflowSettings
     labels: Mapping[str, str] = field(default_factory=dict)
     alert_emails: tuple[str, ...] = ()  # who the alert policies notify; empty: nobody (the preview warns)
+    pause: PauseSettings = field(default_factory=PauseSettings)
 
     @property
     def is_prod(self) -> bool:

@@ -3,18 +3,22 @@ raises one ConfigError with every problem or returns the validated StackConfig."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Optional
 
 from ..run_mode import is_deploying
 from .airflow import _read_airflow
+from .airflow_overrides import read_airflow_config
 from .cluster import _read_cluster
 from .database import _check_connection_budget, _read_database
 from .declared import declarations, unknown_key_problems
 from .network import RETIRED_KEY, _read_network
+from .pause import _read_pause
 from .reader import PROJECT, ConfigError, PulumiConfigSource, _parse_list, _Reader
 from .registry import read_keep_tag_prefixes, warn_if_image_ages_out
 from .settings import RegistrySettings, StackConfig
+from .task_access import read_secrets, read_task_identities, read_worker_roles
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -79,6 +83,12 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         keep_tag_prefixes=read_keep_tag_prefixes(reader),
     )
     airflow = _read_airflow(reader, environment, deploying, name_prefix)
+    pause = _read_pause(reader, is_prod, cluster.mode)
+    secrets_backend, secrets_prefix = read_secrets(reader, environment, name_prefix)
+    airflow = dataclasses.replace(
+        airflow, worker_roles=read_worker_roles(reader, project),
+        task_identities=read_task_identities(reader, project, name_prefix), secrets_backend=secrets_backend,
+        secrets_prefix=secrets_prefix, secrets_project=project, airflow_config=read_airflow_config(reader))
     warn_if_image_ages_out(airflow.image, project, region, registry.repository_id, registry.keep_tag_prefixes)
     _check_connection_budget(reader, database, airflow)
     # Read by the offline change plan (`make changes BASE=...`), which refuses unacknowledged data loss on
@@ -107,4 +117,5 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         airflow=airflow,
         labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
         alert_emails=alert_emails,
+        pause=pause,
     )

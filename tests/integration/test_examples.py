@@ -58,8 +58,18 @@ def test_examples_parse_without_errors(parsed):
     assert parsed["errors"] == {}
     # Every file of the DAG folder holds a DAG (a helper module there would be parsed for nothing).
     assert parsed["files"] == sorted(f.name for f in EXAMPLES.glob("*.py"))
-    assert {"example_custom_image_task.transform", "example_spot_task.crunch", "example_hello.greet"} \
-        <= set(parsed["pods"])
+    assert {"example_custom_image_task.transform", "example_spot_task.crunch", "example_hello.greet",
+            "example_task_identity.query"} <= set(parsed["pods"])
+
+
+def test_task_identity_example_runs_as_its_service_account_and_keeps_the_template(parsed, rendered):
+    """pod_override swaps only the service account: the task container, its env and security stay the template's."""
+    pod = parsed["pods"]["example_task_identity.query"]
+    template = yaml.safe_load(find(rendered, "ConfigMap", "airflow-config")["data"]["pod_template_file.yaml"])
+    assert pod["spec"]["serviceAccountName"] == "task-analytics" != template["spec"]["serviceAccountName"]
+    assert find(rendered, "ServiceAccount", "task-analytics")["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert base(pod)["image"] == base(template)["image"]
+    assert base(pod)["securityContext"] == base(template)["securityContext"]
 
 
 def base(pod: dict) -> dict:
@@ -95,7 +105,7 @@ def test_spot_task_tolerates_the_spot_pool_taint(parsed):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_example_task_fits_a_fresh_node_it_may_land_on(parsed, stack):
     """A task pod bigger than any node it may run on stays Pending: the cluster autoscaler adds no
-    node that cannot hold it, and the executor fails the task after worker_pods_pending_timeout."""
+    node that cannot hold it, and the scheduler fails the task once queued past [scheduler] task_queued_timeout."""
     prices = load_prices()
     per_node, _ = gke_system_requests(prices)
     pools = run_stack(stack).of_type("gcp:container/nodePool:NodePool")

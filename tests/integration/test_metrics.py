@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from components.airflow.pod.metrics_exporter import MAPPING_KEY
-from components.monitoring_specs import Scope, alerts, dashboard_widgets, queried_prometheus_names
+from components.monitoring_specs import Scope, alert_query, checks, dashboard_widgets, queried_prometheus_names
 
 from .pod import find
 
@@ -90,7 +90,7 @@ def statsd(rendered, airflow_pod):
 
 def queried_names() -> set[str]:
     scope = Scope("p", "c", "airflow", "pg")
-    queries = [a.promql for a in alerts(scope, 100) if a.promql]
+    queries = [alert_query(checks(scope, 100))]
     queries += [d["prometheusQuery"] for w in dashboard_widgets(scope, 100) for d in w["xyChart"]["dataSets"]
                 if "prometheusQuery" in d]
     return queried_prometheus_names(queries)

@@ -19,7 +19,8 @@ LAYERS = [
     {"components.airflow.pod.shared"},
     {f"components.airflow.pod.{p.stem}" for p in (AIRFLOW / "pod").glob("*.py")} - {"components.airflow.pod.__init__"},
     {"components.airflow.config_map", "components.airflow.deployment", "components.airflow.dag_processor",
-     "components.airflow.jobs", "components.airflow.access", "components.airflow.connections"},
+     "components.airflow.jobs", "components.airflow.access", "components.airflow.connections",
+     "components.airflow.front_door", "components.airflow.fernet"},
     {"components.airflow.scraping"},  # the PodMonitoring: selects the pods access.py's policies open
     {"components.airflow.workload"},
 ]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from preview.harness import ROOT, load_stack_file, run_program
-from rehearse.changes import (DATA_LOSS_TYPES, GCP_RULES, Rules, changed_paths, conditional_replace, plan,
+from rehearse.changes import (DATA_LOSS_NAMES, DATA_LOSS_TYPES, GCP_RULES, Rules, changed_paths, conditional_replace, plan,
                               provider_replaced, _suppressed)
 from rehearse.changes_cli import (ACK_KEY, check_change, declared_keys, load_alternates, plan_all, text_table,
                                   write)
@@ -22,11 +22,12 @@ PROD_REFUSES = {"clusterDeletionProtection", "dbDeletionProtection", "dbPulumiPr
 
 @pytest.fixture(scope="module")
 def plans() -> dict[str, dict[str, dict]]:
-    """The plan of every declared key on dev and prod (the budget: about 90 s for both)."""
-    started = time.monotonic()
+    """The plan of every declared key on dev and prod (the budget: about 90 s for both). CPU time of this
+    process, not wall time: the bound holds on a loaded machine too (the plan runs in-process)."""
+    started = time.process_time()
     result = {stack: {e["key"]: e for e in plan_all(stack)} for stack in ("dev", "prod")}
-    elapsed = time.monotonic() - started
-    assert elapsed < 120, f"the change plan over every key took {elapsed:.0f}s"
+    elapsed = time.process_time() - started
+    assert elapsed < 120, f"the change plan over every key took {elapsed:.0f}s of CPU"
     return result
 
 
@@ -79,7 +80,7 @@ def test_a_replaced_cluster_replaces_the_provider_and_the_namespace(plans, stack
 def test_renaming_everything_loses_the_data(plans, stack):
     entry = plans[stack]["namePrefix"]
     lost = {r.split()[0] for r in entry["data_loss_resources"]}
-    assert lost == {t.split(":")[-1] for t in DATA_LOSS_TYPES}
+    assert lost == {t.split(":")[-1] for t in [*DATA_LOSS_TYPES, *(t for t, _ in DATA_LOSS_NAMES)]}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -14,10 +14,10 @@ import pytest
 from celpy import celtypes
 
 from components.ci_identity import (DEPLOYER_ROLES, GITHUB_ISSUER, GRANTABLE_ROLES, PREVIEW_ROLES,
-                                    STATE_BUCKET_PREVIEW_ROLE, STATE_BUCKET_ROLE, check_args)
+                                    STATE_BUCKET_PREVIEW_ROLE, STATE_BUCKET_ROLE, check_args, pause_roles_of_stacks)
 from components.config import ConfigError
 from components.identity import AIRFLOW_PROJECT_ROLES, NODE_ROLES
-from preview.harness import MOCK_PROJECT_NUMBER, Capture, run_program
+from preview.harness import MOCK_PROJECT_NUMBER, Capture, load_stack_file, run_program
 from tests.conftest import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,11 +222,23 @@ def test_preview_account_cannot_deploy(bootstrap):
     assert not set(granted) & set(DEPLOYER_ROLES)
 
 
-def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap, dev, autopilot):
+def test_project_iam_admin_may_grant_only_what_the_stack_grants(bootstrap, dev, prod, autopilot):
     expression = grants(bootstrap, "pulumi-deploy-prod")["roles/resourcemanager.projectIamAdmin"]["condition"]["expression"]
-    # Exactly the project roles the program itself grants (a grant outside the list fails the deploy).
-    granted = {r.inputs["role"] for c in (dev, autopilot) for r in c.of_type(PROJECT_MEMBER)}
-    assert set(GRANTABLE_ROLES) == granted and {*NODE_ROLES, *AIRFLOW_PROJECT_ROLES} < granted
+    # Exactly the project roles the program grants: its own, and the committed stacks' task roles, which
+    # bootstrap reads from their files (a grant outside the list fails the deploy).
+    scheduled = run_stack("dev", activeHours="Mon-Fri 08:00-18:00 Europe/Berlin")
+    granted = {r.inputs["role"] for c in (dev, prod, autopilot, scheduled) for r in c.of_type(PROJECT_MEMBER)}
+    # The pause workflow's custom role holds the namePrefix: bootstrap lists it for each committed stack that
+    # sleeps (the committed ones don't; the scheduled variant's config is what a sleeping stack commits).
+    custom = {role for role in granted if role.startswith("projects/")}
+    assert custom == {"projects/my-airflow-project/roles/airflow_pause"}
+    sleeping = {**load_stack_file("dev")[0], "airflow-gke:activeHours": "Mon-Fri 08:00-18:00 Europe/Berlin"}
+    assert set(pause_roles_of_stacks([sleeping, load_stack_file("prod")[0]], "my-airflow-project")) == custom
+    assert not pause_roles_of_stacks([sleeping], "another-project")
+    granted -= custom
+    task_roles = set(bootstrap.outputs["grantable_task_roles"])
+    assert task_roles and not task_roles & set(GRANTABLE_ROLES)
+    assert set(GRANTABLE_ROLES) | task_roles == granted and {*NODE_ROLES, *AIRFLOW_PROJECT_ROLES} < granted
 
     def may_grant(roles: list[str]) -> bool:
         # api.getAttribute is IAM's; modelled by substituting the attribute's value.
@@ -254,7 +266,7 @@ def test_account_roles_reach_only_the_accounts_the_stacks_create(bootstrap, dev,
                                                  "type": "iam.googleapis.com/ServiceAccount"}}) is True
 
         created = [a.outputs["email"] for c in (dev, prod, e2e_stack) for a in c.of_type(ACCOUNT)]
-        assert len(created) == 9 and all(reaches(email) for email in created), role
+        assert len(created) == 12 and all(reaches(email) for email in created), role
         ci_accounts = [a.outputs["email"] for a in bootstrap.of_type(ACCOUNT)]
         others = [*ci_accounts, f"{MOCK_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
                   "my-airflow-project@appspot.gserviceaccount.com", "terraform@my-airflow-project.iam.gserviceaccount.com"]
@@ -311,3 +323,13 @@ def test_bad_config_fails_before_any_resource():
         run_bootstrap(repository=REPO, environments='["Prod Env"]')
     with pytest.raises(ConfigError, match="environments"):
         run_bootstrap(repository=REPO, environments='["dev", "dev"]')
+
+
+def test_roles_of_stacks_configured_elsewhere_are_added_and_checked():
+    more = run_bootstrap(repository=REPO, taskRoles='["roles/pubsub.subscriber"]')
+    expression = grants(more, "pulumi-deploy-dev")["roles/resourcemanager.projectIamAdmin"]["condition"]["expression"]
+    attribute = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+    assert cel(expression.replace(attribute, "['roles/pubsub.subscriber']"), {}) is True
+    with pytest.raises(ConfigError) as info:
+        run_bootstrap(repository=REPO, taskRoles='["roles/editor"]')
+    assert "roles/editor" in str(info.value) and "basic role" in str(info.value)

@@ -21,8 +21,9 @@ from preview.harness import load_stack_file
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_DIRS = [ROOT, ROOT / "bootstrap"]
 STACK_FILES = [path for d in PROJECT_DIRS for path in sorted(d.glob("Pulumi.*.yaml"))]
-# Each README section whose fenced shell block creates a stack a reader deploys.
-README_SECTIONS = ["Deploy for real", "CI/CD on your own repository"]
+# Each documented section (page, heading) whose fenced shell block creates a stack a reader deploys.
+README_SECTIONS = [("README.md", "Deploy for real"), ("docs/deploy.md", "Steps"),
+                   ("docs/ci.md", "CI/CD on your own repository")]
 
 
 def _id(path: Path) -> str:
@@ -176,10 +177,10 @@ class _Source:
 
 # --- the README's steps ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("heading", README_SECTIONS)
-def test_readme_steps_produce_a_stack_the_cli_accepts(heading):
-    stacks = readme_stacks(ROOT / "README.md", heading)
-    assert stacks, f"README '{heading}' has no fenced block with `pulumi stack init`"
+@pytest.mark.parametrize("page, heading", README_SECTIONS)
+def test_readme_steps_produce_a_stack_the_cli_accepts(page, heading):
+    stacks = readme_stacks(ROOT / page, heading)
+    assert stacks, f"{page} '{heading}' has no fenced block with `pulumi stack init`"
     for stack in stacks:
         project = load_project(stack.project_dir / "Pulumi.yaml")
         assert check_stack(project, stack.name, stack.raw) == [], stack.commands
@@ -191,6 +192,13 @@ def test_readme_deploy_steps_are_the_ones_applied():
     committed = yaml.safe_load((ROOT / f"Pulumi.{stack.name}.yaml").read_text())["config"]
     assert stack.raw["config"]["gcp:project"] != committed["gcp:project"]
     assert any(c.startswith("pulumi config set") for c in stack.commands)
+
+
+def test_readme_short_steps_make_the_same_stack_as_the_deploy_page():
+    """The front page's short version and docs/deploy.md's full steps must not drift apart."""
+    (short,) = readme_stacks(ROOT / "README.md", "Deploy for real")
+    (full,) = readme_stacks(ROOT / "docs" / "deploy.md", "Steps")
+    assert (short.name, short.raw) == (full.name, full.raw), (short.commands, full.commands)
 
 
 # --- the policy pack ---------------------------------------------------------------------------------------

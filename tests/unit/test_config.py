@@ -65,8 +65,16 @@ class RecordingSource(DictSource):
         return super().get_secret(namespace, key)
 
 
+# What a prod stack must set besides MINIMAL (components/config/airflow.py `_check_production_endpoints`).
+PROD_REQUIRED = {
+    f"{PROJECT}:baseUrl": "https://airflow.acme-data.dev",
+    f"{PROJECT}:airflowImage": "us-central1-docker.pkg.dev/acme-data-123/airflow/airflow:1.0",
+}
+
+
 def config_with(*, drop: tuple[str, ...] = (), secrets: Optional[dict] = None, **overrides: str) -> DictSource:
-    values = {**MINIMAL, **{full_key(k): v for k, v in overrides.items()}}
+    prod = "prod" in (overrides.get("environment"), overrides.get(f"{PROJECT}:environment"))
+    values = {**MINIMAL, **(PROD_REQUIRED if prod else {}), **{full_key(k): v for k, v in overrides.items()}}
     for key in drop:
         values.pop(full_key(key), None)
     return DictSource(values, {full_key(k): v for k, v in (secrets or {}).items()})
@@ -473,7 +481,7 @@ def project_defaults() -> dict[str, str]:
 
 @pytest.mark.parametrize("environment", [None, "dev", "staging", "prod"])
 def test_pulumi_yaml_defaults_agree_with_config_py(environment):
-    base = dict(MINIMAL)
+    base = {**MINIMAL, **(PROD_REQUIRED if environment == "prod" else {})}
     if environment:
         base[f"{PROJECT}:environment"] = environment
     without_defaults = load_stack_config(DictSource(base))

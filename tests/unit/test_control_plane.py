@@ -29,6 +29,9 @@ def server(capture: Capture) -> dict:
 def deploy(stack: str = "dev", **overrides: str) -> Capture:
     # The committed stacks name the DAG repository with a placeholder that `pulumi up` refuses.
     overrides.setdefault("dagsRepo", "https://github.com/acme/airflow-gke.git")
+    if stack == "prod":  # and prod's UI address and image, placeholders too
+        overrides.setdefault("baseUrl", "https://airflow.acme-data.dev")
+        overrides.setdefault("airflowImage", "europe-west4-docker.pkg.dev/acme-prod/airflow/airflow:v1.0")
     return run_program(stack, stack_config(stack, **overrides), deploying=True)
 
 

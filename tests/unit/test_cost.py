@@ -12,12 +12,14 @@ import pytest
 from preview import __main__ as preview_cli
 from preview.capacity import (GIB, MIB, Resources, always_on_pods, gke_allocatable, parse_quantity, pod_requests,
                               unplaced_pods)
-from preview.cost import PriceError, estimate, gke_system_requests, load_prices, machine_price
+from preview.cost import PriceError, estimate, gke_system_requests, load_prices, machine_price, regional_prices
 from preview.harness import Capture, run_program
 from tests.conftest import run_stack, stack_config
 
 PRICES = load_prices()
 HOURS = PRICES["hours_per_month"]
+US = regional_prices(PRICES, "us-central1")  # dev's region
+EU = regional_prices(PRICES, "europe-west4")  # prod's region
 
 
 def monthly(capture: Capture) -> float:
@@ -29,8 +31,19 @@ def rows(capture: Capture, item_prefix: str) -> list:
 
 
 def dev_node_hourly() -> float:
-    rates = PRICES["custom_machine_rates"]["e2"]  # dev runs e2-custom-2-5120
-    return 2 * rates["vcpu_per_hour"]["usd"] + 5 * rates["memory_gib_per_hour"]["usd"]
+    rates = US["custom_machine_rates"]["e2"]  # dev runs e2-custom-2-4864
+    return 2 * rates["vcpu_per_hour"]["usd"] + 4.75 * rates["memory_gib_per_hour"]["usd"]
+
+
+def flow_logs_per_node() -> float:
+    """Each idle node adds its share of the subnet's flow logs (sampling 0.5, the assumption's own rate)."""
+    return (PRICES["assumptions"]["flow_log_gib_per_node_month"]["value"]
+            * PRICES["logging"]["vended_network_logs_per_gib"]["usd"])
+
+
+def dev_node_monthly() -> float:
+    return (dev_node_hourly() * HOURS + 20 * US["disks_per_gib_month"]["pd-balanced"]["usd"]
+            + US["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS + flow_logs_per_node())
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +57,9 @@ def test_preview_writes_cost_json_and_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert report["total_monthly_usd"] == pytest.approx(sum(i["monthly_usd"] for i in report["items"]), abs=0.02)
     assert {i["resource"] for i in report["items"]} >= {"airflow-gke", "airflow-pool", "airflow-pg", "airflow-nat"}
-    assert f"{report['total_monthly_usd']:.2f}" in out and "Goal for dev: <= $80/month" in out
+    assert f"{report['total_monthly_usd']:.2f}" in out and "Goal dev idle: <= $80/month" in out
+    assert report["price_region"] == "us-central1" and "us-central1 list prices" in out
+    assert f"{report['paused_monthly_usd']:.2f}" in out and report["scheduled_monthly_usd"] is None
     goal = report["goals"]["dev_idle_monthly_usd"]
     assert report["environment"] == "dev"
     assert report["goals"]["within_dev_goal"] == (report["total_monthly_usd"] <= goal)
@@ -57,16 +72,21 @@ def test_every_price_names_its_source_and_date():
         elif isinstance(node, dict):
             for key, value in node.items():
                 walk(value, f"{path}.{key}")
-    for section in ("gke", "machine_types", "custom_machine_rates", "disks_per_gib_month", "cloud_sql", "network",
-                    "storage"):
+    for section in ("gke", "cloud_sql", "storage", "logging", "monitoring"):
         walk(PRICES[section], section)
+    assert set(PRICES["regions"]) >= {"us-central1", "europe-west4"}
+    for region, table in PRICES["regions"].items():
+        for section in ("gke", "machine_types", "custom_machine_rates", "disks_per_gib_month", "cloud_sql", "network",
+                        "storage"):
+            assert section in table, f"regions.{region} has no {section}"
+            walk(table[section], f"regions.{region}.{section}")
     for name, entry in PRICES["gke_system_pods"].items():
         assert entry.get("source") and entry.get("read_on"), f"gke_system_pods.{name} has no source/read_on"
 
 
 def test_bigger_database_tier_moves_the_estimate_by_the_tier_difference(dev_total):
     bigger = run_stack("dev", dbTier="db-custom-2-7680")
-    sql = PRICES["cloud_sql"]
+    sql = US["cloud_sql"]
     expected = (2 * sql["vcpu_per_hour"]["usd"] + 7.5 * sql["memory_gib_per_hour"]["usd"]
                 - sql["shared_core_per_hour"]["db-g1-small"]["usd"]) * HOURS
     assert monthly(bigger) - dev_total == pytest.approx(expected, abs=0.02)
@@ -74,7 +94,7 @@ def test_bigger_database_tier_moves_the_estimate_by_the_tier_difference(dev_tota
 
 def test_high_availability_doubles_instance_and_storage(dev, dev_total):
     ha = run_stack("dev", dbHighAvailability="true")
-    sql = PRICES["cloud_sql"]
+    sql = US["cloud_sql"]
     instance = sql["shared_core_per_hour"]["db-g1-small"]["usd"] * HOURS
     storage = 10 * sql["storage_per_gib_month"]["PD_SSD"]["usd"]
     factor = sql["high_availability_multiplier"]["factor"]
@@ -83,9 +103,7 @@ def test_high_availability_doubles_instance_and_storage(dev, dev_total):
 
 def test_more_nodes_add_machine_disk_and_nat_per_node(dev_total):
     more = run_stack("dev", nodeMinCount="2")
-    per_node = (dev_node_hourly() * HOURS
-                + 30 * PRICES["disks_per_gib_month"]["pd-balanced"]["usd"]
-                + PRICES["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS)
+    per_node = dev_node_monthly()
     assert monthly(more) - dev_total == pytest.approx(per_node, abs=0.02)
 
 
@@ -93,9 +111,7 @@ def test_regional_cluster_triples_the_nodes_and_loses_the_free_tier(dev_total):
     config = stack_config("dev", clusterRegional="true")
     del config["airflow-gke:zone"]  # unset: an empty string is a config error
     regional = run_program("dev", config)
-    per_node = (dev_node_hourly() * HOURS
-                + 30 * PRICES["disks_per_gib_month"]["pd-balanced"]["usd"]
-                + PRICES["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS)
+    per_node = dev_node_monthly()
     fee = PRICES["gke"]["cluster_fee_per_hour"]["usd"] * HOURS
     zones = PRICES["gke"]["regional_default_zones"]["count"]
     assert monthly(regional) - dev_total == pytest.approx(fee + (zones - 1) * per_node, abs=0.02)
@@ -104,13 +120,13 @@ def test_regional_cluster_triples_the_nodes_and_loses_the_free_tier(dev_total):
 def test_load_balancer_service_adds_a_forwarding_rule(dev_total):
     lb = run_stack("dev", serviceType="LoadBalancer", loadBalancerSourceRanges='["203.0.113.0/24"]')
     assert monthly(lb) - dev_total == pytest.approx(
-        PRICES["network"]["forwarding_rule_per_hour"]["usd"] * HOURS, abs=0.02)
+        US["network"]["forwarding_rule_per_hour"]["usd"] * HOURS, abs=0.02)
 
 
 def test_autopilot_prices_the_always_on_pod_requests(autopilot):
     deployments = [m for _, m in autopilot.kubernetes_objects() if m["kind"] == "Deployment"]
     (name, replicas, requests), = always_on_pods(deployments)
-    gke = PRICES["gke"]
+    gke = US["gke"]
     cpu_row, = rows(autopilot, "Autopilot pod vCPU")
     memory_row, = rows(autopilot, "Autopilot pod memory")
     assert cpu_row.monthly_usd == pytest.approx(replicas * requests.cpu * gke["autopilot_vcpu_per_hour"]["usd"] * HOURS)
@@ -121,8 +137,10 @@ def test_autopilot_prices_the_always_on_pod_requests(autopilot):
 
 def test_unknown_machine_type_fails_with_the_key_to_change():
     capture = run_stack("dev", nodeMachineType="e2-standard-2")
-    prices = {**PRICES, "machine_types": {k: v for k, v in PRICES["machine_types"].items() if k != "e2-standard-2"}}
-    with pytest.raises(PriceError, match=r"machine type 'e2-standard-2'.*nodeMachineType"):
+    us = PRICES["regions"]["us-central1"]
+    unpriced = {**us, "machine_types": {k: v for k, v in us["machine_types"].items() if k != "e2-standard-2"}}
+    prices = {**PRICES, "regions": {**PRICES["regions"], "us-central1": unpriced}}
+    with pytest.raises(PriceError, match=r"machine type 'e2-standard-2' has no price for us-central1.*nodeMachineType"):
         estimate(capture, prices)
 
 
@@ -142,9 +160,9 @@ def test_prod_reports_its_drivers(prod):
     report = estimate(prod, PRICES)
     by_item = {i.item: i for i in report.items}
     assert by_item["GKE free tier credit"].monthly_usd == 0  # regional
-    assert by_item["nodes (e2-standard-4)"].quantity == 3  # 1 per zone x 3 zones
-    assert by_item["instance (db-custom-2-7680)"].quantity == 2  # HA standby
-    assert any("europe-west4" in note for note in report.notes)
+    assert by_item["nodes (e2-custom-4-7168)"].quantity == 3  # 1 per zone x 3 zones
+    assert by_item["instance (db-custom-1-3840)"].quantity == 2  # HA standby
+    assert report.region == "europe-west4" and report.to_json()["price_region"] == "europe-west4"
     assert report.environment == "prod" and report.within_dev_goal is None  # the dev goal is not prod's
 
 
@@ -153,13 +171,13 @@ def test_dev_idle_cost_within_goal(dev_total):
 
 
 def test_custom_machine_type_is_priced_per_vcpu_and_gib(dev, dev_total):
-    rates = PRICES["custom_machine_rates"]["e2"]
+    rates = US["custom_machine_rates"]["e2"]
     pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
-    assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-5120"
-    node, = rows(dev, "nodes (e2-custom-2-5120)")
+    assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-4864"
+    node, = rows(dev, "nodes (e2-custom-2-4864)")
     assert node.monthly_usd == pytest.approx(dev_node_hourly() * HOURS)
     bigger = run_stack("dev", nodeMachineType="e2-custom-2-8192")
-    assert monthly(bigger) - dev_total == pytest.approx(3 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
+    assert monthly(bigger) - dev_total == pytest.approx(3.25 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
 
 
 @pytest.mark.parametrize("shape, why", [("e2-custom-3-4096", "even number of vCPUs"),
@@ -169,7 +187,7 @@ def test_custom_machine_type_is_priced_per_vcpu_and_gib(dev, dev_total):
 def test_an_invalid_custom_shape_fails_the_estimate(dev, shape, why):
     pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
     with pytest.raises(PriceError, match=why):
-        machine_price(PRICES, shape, pool, "nodeMachineType")
+        machine_price(US, shape, pool, "nodeMachineType")
 
 
 # -- capacity: the Airflow pod must fit the node it is priced on ---------------------------------------
@@ -197,13 +215,14 @@ def test_pod_requests_count_sidecars_with_the_containers_and_before_later_inits(
 def test_always_on_pods_fit_the_idle_nodes_beside_gkes_own(stack, dev, prod):
     capture = {"dev": dev, "prod": prod}[stack]
     pool = next(r for r in capture.of_type("gcp:container/nodePool:NodePool") if not r.inputs["nodeConfig"]["spot"])
-    machine = machine_price(PRICES, pool.inputs["nodeConfig"]["machineType"], pool, "nodeMachineType")
+    prices = {"dev": US, "prod": EU}[stack]
+    machine = machine_price(prices, pool.inputs["nodeConfig"]["machineType"], pool, "nodeMachineType")
     idle_nodes = next(i for i in estimate(capture, PRICES).items if i.item.startswith("nodes (")).quantity
     allocatable = gke_allocatable(machine["vcpu"], machine["memory_gib"])
     deployments = [m for _, m in capture.kubernetes_objects() if m["kind"] == "Deployment"]
     pods = [(f"{name}-{i}", requests) for name, count, requests in always_on_pods(deployments) for i in range(count)]
     assert pods
-    per_node, per_cluster = gke_system_requests(PRICES)
+    per_node, per_cluster = gke_system_requests(prices)
     assert unplaced_pods(pods, [allocatable] * int(idle_nodes), per_node, per_cluster) == []
     assert not any("fit" in note or "schedule" in note for note in estimate(capture, PRICES).notes)
 
@@ -226,12 +245,19 @@ def test_a_node_too_small_beside_gkes_own_pods_is_called_out(dev):
     assert any("do not fit beside GKE's own pods" in note for note in notes), notes
 
 
-def test_readme_cost_table_matches_the_report(dev_total, prod):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_documented_costs_match_the_report(dev_total, prod):
+    root = Path(__file__).resolve().parents[2]
+    costs, readme = (root / "docs" / "cost.md").read_text(), (root / "README.md").read_text()
     for stack, total in (("dev", dev_total), ("prod", monthly(prod))):
-        shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", readme, re.M)
-        assert shown, f"README 'What it costs' has no row for {stack}"
-        assert abs(int(shown.group(1)) - total) <= 1, f"README says ~{shown.group(1)} for {stack}, report {total}"
+        shown = re.search(rf"^\| {stack} \(.*?\| ~(\d+) \|", costs, re.M)
+        assert shown, f"docs/cost.md 'What it costs' has no row for {stack}"
+        assert abs(int(shown.group(1)) - total) <= 1, f"docs/cost.md says ~{shown.group(1)} for {stack}, report {total}"
+    # The front page quotes both figures: "the dev stack idles at ~$80/month", prod "(~$490/month".
+    front = {"dev": re.search(r"dev stack idles at\s+~\$(\d+)/month", readme),
+             "prod": re.search(r"HA layout\s+\(~\$(\d+)/month", readme)}
+    for stack, total in (("dev", dev_total), ("prod", monthly(prod))):
+        assert front[stack], f"README no longer quotes the {stack} idle cost"
+        assert abs(int(front[stack].group(1)) - total) <= 1, f"README says ~{front[stack].group(1)} for {stack}"
 
 
 def test_a_pod_too_big_for_the_node_is_called_out(dev):
@@ -239,8 +265,8 @@ def test_a_pod_too_big_for_the_node_is_called_out(dev):
                                               '"memoryLimit": "6Gi"}}')
     deployments = [m for _, m in big.kubernetes_objects() if m["kind"] == "Deployment"]
     (_, _, requests), = always_on_pods(deployments)
-    machine = machine_price(PRICES, "e2-custom-2-5120", big.resources[0], "nodeMachineType")
+    machine = machine_price(US, "e2-custom-2-4864", big.resources[0], "nodeMachineType")
     assert not requests.fits_in(gke_allocatable(machine["vcpu"], machine["memory_gib"]))
     notes = estimate(big, PRICES).notes
-    assert any("will not schedule" in note and "e2-custom-2-5120" in note for note in notes), notes
+    assert any("will not schedule" in note and "e2-custom-2-4864" in note for note in notes), notes
     assert not any("will not schedule" in note for note in estimate(dev, PRICES).notes)

@@ -4,6 +4,7 @@ compared with git-sync mode. Real Airflow runs of both are in tests/integration/
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -93,7 +94,8 @@ def test_git_bundle_runs_exactly_one_dag_processor_whatever_the_replicas(replica
     assert deployment(spec)["spec"]["replicas"] == replicas
     own = dag_processor_deployment(spec)
     assert own["spec"]["replicas"] == 1 and own["spec"]["strategy"] == {"type": "Recreate"}
-    [container] = own["spec"]["template"]["spec"]["containers"]
+    container, groomer = own["spec"]["template"]["spec"]["containers"]  # the processor and its logs groomer
+    assert groomer["name"] == "maintenance"
     assert container["name"] == "dag-processor" and relayed_airflow_command(container) == ["airflow", "dag-processor"]
     assert container["startupProbe"]["exec"]["command"][-3:] == ["--job-type", "DagProcessorJob", "--local"]
     init = [c["name"] for c in own["spec"]["template"]["spec"]["initContainers"]]
@@ -196,3 +198,41 @@ def test_stack_config_of_prod_renders_git_bundle():
 
     config = load_stack_config(DictSource(stack_config("prod")), deploying=False)  # as the offline preview reads it
     assert config.airflow.dag_source == "git-bundle" and config.airflow.replicas == 2
+
+
+@pytest.mark.parametrize("fetch_fails, clone_fails", [(False, False), (True, False), (True, True)])
+def test_the_git_token_leaves_the_task_environment_on_every_path(monkeypatch, fetch_fails, clone_fails):
+    """Whether the shallow fetch works, fails (the bundle's clone runs here, token still present), or the
+    clone fails too: the exec'd task never sees the git connection."""
+    conn = "AIRFLOW_CONN_DAGS_GIT"
+    config = [{"name": "dags", "classpath": "x", "kwargs": {"git_conn_id": "dags_git"}}]
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(config))
+    monkeypatch.setenv(conn, '{"conn_type": "git", "password": "ghp_token"}')
+    seen: dict = {}
+
+    def fetch(name, commit):
+        if fetch_fails:
+            raise RuntimeError("server refuses to serve a commit by id")
+        return 10, "dags_git"
+
+    def clone(name, commit):
+        seen["token_at_clone"] = os.environ.get(conn)
+        if clone_fails:
+            raise RuntimeError("Error cloning repository")
+
+    monkeypatch.setattr(fetch_dag_version, "fetch_commit", fetch)
+    monkeypatch.setattr(fetch_dag_version, "clone_with_bundle", clone)
+    monkeypatch.setattr(fetch_dag_version.os, "execvp", lambda *a: seen.setdefault("env", dict(os.environ)))
+    workload = json.dumps({"bundle_info": {"name": "dags", "version": "a" * 40}})
+    fetch_dag_version.main(["fetch_dag_version.py", "python", "-m", "x", "--json-string", workload])
+    assert conn not in seen["env"]
+    if fetch_fails:
+        assert seen["token_at_clone"]  # the fallback clone still had its credentials
+
+
+def test_every_container_that_fetches_bounds_a_stalled_transfer():
+    settings = load(dagSource="git-bundle").airflow
+    fetching = {e["name"]: e.get("value") for e in ds.bundle_env(settings, "/d", "s", "/k", "/h", fetches=True)}
+    assert fetching["GIT_HTTP_LOW_SPEED_LIMIT"] == "1000" and fetching["GIT_HTTP_LOW_SPEED_TIME"] == "60"
+    quiet = {e["name"] for e in ds.bundle_env(settings, "/d", "s", "/k", "/h", fetches=False)}
+    assert "GIT_HTTP_LOW_SPEED_TIME" not in quiet  # no git runs there

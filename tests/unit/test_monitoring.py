@@ -15,7 +15,8 @@ import yaml
 
 from components.airflow.pod import metrics_exporter
 from components.monitoring import NOBODY_TOLD
-from components.monitoring_specs import Scope, alerts, dashboard_widgets, queried_prometheus_names
+from components.monitoring_specs import (Scope, alert_documentation, alert_query, checks, dashboard_widgets, promql_name,
+                                         queried_prometheus_names)
 from preview.capacity import pod_requests
 from preview.harness import run_program
 from tests import crd_schema
@@ -47,14 +48,13 @@ def one(capture, kind, name):
 
 
 def all_promql(max_connections=100) -> list[str]:
-    queries = [a.promql for a in alerts(SCOPE, max_connections) if a.promql]
+    queries = [alert_query(checks(SCOPE, max_connections))]
     return queries + [d["prometheusQuery"] for w in dashboard_widgets(SCOPE, max_connections)
                       for d in w["xyChart"]["dataSets"] if "prometheusQuery" in d]
 
 
 def all_filters(max_connections=100) -> list[str]:
-    filters = [a.metric_filter for a in alerts(SCOPE, max_connections) if a.metric_filter]
-    return filters + [d["timeSeriesQuery"]["timeSeriesFilter"]["filter"] for w in dashboard_widgets(SCOPE, max_connections)
+    return [d["timeSeriesQuery"]["timeSeriesFilter"]["filter"] for w in dashboard_widgets(SCOPE, max_connections)
                       for d in w["xyChart"]["dataSets"] if "timeSeriesQuery" in d]
 
 
@@ -65,7 +65,7 @@ def test_exporter_sidecar_is_sized_non_root_probed_and_mounts_the_mapping(dev):
     exporter = next(c for c in pod["containers"] if c["name"] == "metrics-exporter")
     assert exporter["resources"]["requests"] and exporter["resources"]["limits"]
     assert exporter["securityContext"]["runAsNonRoot"] and exporter["securityContext"]["runAsUser"] != 0
-    assert exporter["livenessProbe"] and exporter["readinessProbe"]
+    assert exporter["livenessProbe"] and "readinessProbe" not in exporter  # readiness: the api-server's alone
     mount, = exporter["volumeMounts"]
     config = one(dev, "ConfigMap", "airflow-config")["data"]
     assert mount["subPath"] in config and f"--statsd.mapping-config={mount['mountPath']}" in exporter["args"]
@@ -144,14 +144,49 @@ def test_network_policies_admit_gmp_collectors_to_every_scraped_port_only(dev):
 
 # --- dashboard and alerts ---------------------------------------------------------------------------
 
-def test_every_promql_query_parses_and_selects_only_exported_names():
+# Every check the stack must alert on; the one condition must carry each (tagged with its `check` label).
+REQUIRED_CHECKS = {"scheduler-heartbeat", "dag-import-errors", "task-failure-rate", "tasks-queued-too-long",
+                   "db-connections", "container-restarts", "logs-volume", "sql-cpu", "sql-disk"}
+GCP_PROMQL = {entry["promql"]: metric for metric, entry in GCP_METRICS.items()}
+
+
+def tagged_checks(query: str) -> set[str]:
+    """The `check` values the query's label_replace calls set, read from the parsed query."""
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if type(node).__name__ == "Call" and node.func.name == "label_replace":
+            target, value = (a.val for a in node.args[1:3])
+            if target == "check":
+                found.add(value)
+        for attr in ("expr", "lhs", "rhs"):
+            child = getattr(node, attr, None)
+            if child is not None:
+                walk(child)
+        for child in getattr(node, "args", None) or []:
+            walk(child)
+
+    walk(promql_parser.parse(query))
+    return found
+
+
+def test_every_promql_query_parses_and_selects_only_proven_names():
     names = queried_prometheus_names(all_promql())
-    assert names and names <= metrics_exporter.metric_names(), names - metrics_exporter.metric_names()
+    airflow = {n for n in names if not n.split(":")[0].endswith(("_io", "_com"))}
+    assert airflow <= metrics_exporter.metric_names(), airflow - metrics_exporter.metric_names()
+    assert names - airflow <= set(GCP_PROMQL), (names - airflow) - set(GCP_PROMQL)
+    assert names - airflow, "the condition queries Google's metrics through PromQL"
     with pytest.raises(ValueError):
         promql_parser.parse("sum(rate(airflow_scheduler_heartbeat_total[5m])")
 
 
-def test_every_google_metric_queried_is_in_googles_reference():
+def test_vendored_promql_names_follow_googles_mapping_rule():
+    for metric, entry in GCP_METRICS.items():
+        assert promql_name(metric) == entry["promql"], metric
+    assert promql_name("kubernetes.io/container/cpu/limit_cores") == "kubernetes_io:container_cpu_limit_cores"
+
+
+def test_every_google_metric_charted_is_in_googles_reference():
     for metric_filter in all_filters():
         metric = metric_filter.split('metric.type="', 1)[1].split('"', 1)[0]
         assert metric in GCP_METRICS, metric
@@ -159,25 +194,37 @@ def test_every_google_metric_queried_is_in_googles_reference():
         assert GCP_METRICS[metric]["resource"] == resource, metric
 
 
-def test_required_alerts_exist_with_promql_for_gmp_and_filters_for_google(dev):
-    policies = {r.name.removeprefix("airflow-monitoring-"): r.inputs for r in dev.of_type(ALERT_TYPE)}
-    assert {"scheduler-heartbeat", "dag-import-errors", "task-failure-rate", "tasks-queued-too-long",
-            "db-connections", "container-restarts", "logs-volume", "sql-cpu", "sql-disk"} <= set(policies)
-    for key, policy in policies.items():
-        condition, = policy["conditions"]
-        prom = condition.get("conditionPrometheusQueryLanguage")
-        if prom:
-            promql_parser.parse(prom["query"])
-            assert 'cluster="' in prom["query"] and 'namespace="airflow"' in prom["query"], key
-        else:
-            assert condition["conditionThreshold"]["filter"].split('"')[1].split("/")[0] in (
-                "cloudsql.googleapis.com", "kubernetes.io"), key
+def test_one_policy_one_promql_condition_tags_every_required_check(dev, prod):
+    for capture in (dev, prod):
+        policy, = capture.of_type(ALERT_TYPE)
+        condition, = policy.inputs["conditions"]
+        query = condition["conditionPrometheusQueryLanguage"]["query"]
+        assert tagged_checks(query) == REQUIRED_CHECKS
+        assert 'cluster="' in query and 'namespace="airflow"' in query and 'database_id="' in query
+        content = policy.inputs["documentation"]["content"]
+        assert all(f"**{key}**" in content for key in REQUIRED_CHECKS)
+        # https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies#documentation
+        # (terraform-provider-google resource_monitoring_alert_policy.go: "may not exceed 8,192 Unicode characters")
+        assert len(content) <= 8192 and len(content.encode()) <= 10240
 
 
-def test_db_connection_alert_follows_the_tiers_limit():
-    low, high = (next(a for a in alerts(SCOPE, n) if a.key == "db-connections").threshold for n in (50, 400))
-    assert (low, high) == (40, 320)
-    assert "db-connections" not in {a.key for a in alerts(SCOPE, None)}
+def test_dropping_a_check_is_seen_by_the_check_reader():
+    found = checks(SCOPE, 100)
+    assert tagged_checks(alert_query(found)) == REQUIRED_CHECKS
+    assert tagged_checks(alert_query(found[1:])) == REQUIRED_CHECKS - {found[0].key}
+
+
+def test_each_check_fires_on_its_own_series_only():
+    for check in checks(SCOPE, 100):
+        promql_parser.parse(check.expr)
+        assert len(check.first) == 3 and check.means, check.key
+        assert f"**{check.key}**" in alert_documentation([check], "airflow")
+
+
+def test_db_connection_check_follows_the_tiers_limit():
+    low, high = (next(c for c in checks(SCOPE, n) if c.key == "db-connections").expr for n in (50, 400))
+    assert low.endswith("> 40") and high.endswith("> 320")
+    assert "db-connections" not in {c.key for c in checks(SCOPE, None)}
 
 
 def test_nobody_is_told_without_emails_and_each_email_gets_a_channel(dev):
@@ -208,7 +255,9 @@ def test_dashboard_is_json_with_every_chart(dev):
 def test_cost_prices_alert_conditions_and_prometheus_samples(dev):
     from preview.cost import estimate
     items = {(i.resource, i.item): i for i in estimate(dev).items}
-    conditions = [i for (_, item), i in items.items() if item == "alert conditions"]
-    assert len(conditions) == len(dev.of_type(ALERT_TYPE)) and all(i.monthly_usd > 0 for i in conditions)
+    rows = [i for (_, item), i in items.items() if item == "alert policy conditions"]
+    declared = sum(len(p.inputs["conditions"]) for p in dev.of_type(ALERT_TYPE))
+    assert declared == 1 and sum(i.quantity for i in rows) == declared
+    assert sum(i.monthly_usd for i in rows) == pytest.approx(1.50 * declared)
     samples = [i for (_, item), i in items.items() if item.startswith("Prometheus samples")]
     assert len(samples) == 1 and samples[0].quantity > 0

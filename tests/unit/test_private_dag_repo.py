@@ -119,7 +119,8 @@ def bundle_pods(spec: WorkloadSpec) -> list[dict]:
 
     processor_pod = dag_processor_deployment(spec)["spec"]["template"]["spec"]
     task_pod = yaml.safe_load(config_map(spec)["data"]["pod_template_file.yaml"])["spec"]
-    return [(processor_pod, processor_pod["containers"]), (task_pod, task_pod["containers"])]
+    fetchers = [c for c in processor_pod["containers"] if c["name"] == "dag-processor"]  # not its log groomer
+    return [(processor_pod, fetchers), (task_pod, task_pod["containers"])]
 
 
 @pytest.mark.parametrize("kind", ["token", "ssh"])
@@ -129,8 +130,11 @@ def test_bundle_credentials_stay_out_of_containers_that_do_not_fetch(kind):
     spec = make_spec(dag_source="git-bundle", git_credentials_kind=kind, git_ssh_known_hosts=KNOWN_HOSTS
                      if kind == "ssh" else "", dags_repo="git@git.example.com:acme/dags.git" if kind == "ssh"
                      else "https://git.example.com/acme/dags.git")
-    pod = deployment(spec)["spec"]["template"]["spec"]
-    for container in pod["containers"]:
+    from components.airflow.dag_processor import dag_processor_deployment
+
+    groomer = [c for c in dag_processor_deployment(spec)["spec"]["template"]["spec"]["containers"]
+               if c["name"] != "dag-processor"]
+    for container in [*deployment(spec)["spec"]["template"]["spec"]["containers"], *groomer]:
         assert "AIRFLOW_CONN_DAGS_GIT" not in env(container), container["name"]
         assert not [m for m in container["volumeMounts"] if m["name"] == "git-ssh-key"], container["name"]
 

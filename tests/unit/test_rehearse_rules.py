@@ -93,12 +93,13 @@ def test_binding_without_the_cluster_dependency_fires_wi_pool_exists(dev_items):
     def edit(items):
         drop_edges(of_type(items, SA_IAM, lambda i: i["inputs"]["role"] == "roles/iam.workloadIdentityUser"),
                    of_type(items, CLUSTER))
-    assert fired(up(edited(dev_items, edit))) == {"wi-pool-exists": {"airflow-wi-airflow", "airflow-wi-airflow-worker"}}
+    assert fired(up(edited(dev_items, edit))) == {"wi-pool-exists": {"airflow-wi-airflow", "airflow-wi-airflow-worker",
+                                                                   "airflow-wi-task-analytics"}}
 
 
 def test_a_race_won_by_luck_is_still_a_violation(dev_items):
     # Bindings that happen to start long after the cluster is done still lack the edge: real durations vary.
-    slow_accounts = DurationEntry(type="gcp:serviceaccount/account:Account", match={"accountId": "~-(airflow|worker)$"},
+    slow_accounts = DurationEntry(type="gcp:serviceaccount/account:Account", match={"accountId": "~-(airflow|worker|task-analytics)$"},
                                   create="30m", delete="0s", source="test")
     rules = dataclasses.replace(RULES, durations=(slow_accounts, *RULES.durations))
 

@@ -63,12 +63,26 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
         lambda r, p: ("subnetwork", p, _location(r), _physical_name(r)),
     "gcp:compute/router:Router": lambda r, p: ("router", p, _location(r), _physical_name(r)),  # regions/R/routers/N
     "gcp:compute/globalAddress:GlobalAddress": lambda r, p: ("global address", p, _physical_name(r)),
+    # projects/{project}/locations/{location}/certificates/{name} and .../certificateMaps/{name}
+    # (certificate_manager_certificate, certificate_manager_certificate_map; location "global" unless set).
+    "gcp:certificatemanager/certificate:Certificate":
+        lambda r, p: ("certificate", p, r.inputs.get("location") or "global", _physical_name(r)),
+    "gcp:certificatemanager/certificateMap:CertificateMap": lambda r, p: ("certificate map", p, _physical_name(r)),
+    # projects/{project}/managedZones/{zone}/rrsets/{name}/{type} (dns_record_set): the host is the user's, so
+    # two stacks with one uiHost collide here (as they would at the load balancer).
+    "gcp:dns/recordSet:RecordSet":
+        lambda r, p: ("dns record", p, r.inputs["managedZone"], r.inputs["name"], r.inputs["type"]),
     # "unique within the project and location" (container_cluster `name`).
     "gcp:container/cluster:Cluster": lambda r, p: ("gke cluster", p, _location(r), _physical_name(r)),
     # google_project_iam_member is non-authoritative: the member is granted and, on delete, revoked,
     # whoever else declared it (google_project_iam.html.markdown).
     "gcp:projects/iAMMember:IAMMember":
         lambda r, p: ("project iam member", r.inputs.get("project") or p, r.inputs["role"], r.inputs["member"]),
+    # Non-authoritative like the project member, on projects/P/iap_web/compute (iam_iap_web_type_compute.go):
+    # two stacks granting one member in one project share the grant, and destroying one revokes it.
+    "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember":
+        lambda r, p: ("iap web compute member", r.inputs.get("project") or p, r.inputs["role"], r.inputs["member"],
+                      str(r.inputs.get("condition"))),
     # {project}/{service} (google_project_service).
     "gcp:projects/service:Service": lambda r, p: ("api", r.inputs.get("project") or p, r.inputs["service"]),
     "gcp:projects/serviceIdentity:ServiceIdentity":
@@ -86,6 +100,13 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     "gcp:serviceaccount/iAMMember:IAMMember":
         lambda r, p: ("workload identity principal", principal) if (principal := _wi_principal(r.inputs["member"]))
         else None,
+    # projects/{project}/roles/{role_id}; a deleted role id stays taken for 7-37 days
+    # (google_project_iam_custom_role; https://cloud.google.com/iam/docs/creating-custom-roles#deleting-custom-role).
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda r, p: ("custom role", p, r.inputs["roleId"]),
+    # projects/{project}/locations/{region}/workflows/{name} (workflows_workflow).
+    "gcp:workflows/workflow:Workflow": lambda r, p: ("workflow", p, _location(r), _physical_name(r)),
+    # projects/{project}/locations/{region}/jobs/{name} (cloud_scheduler_job).
+    "gcp:cloudscheduler/job:Job": lambda r, p: ("scheduler job", p, _location(r), _physical_name(r)),
     # Inside a resource of the stack: {project}/{region}/{router}/{name} (router_nat), a node pool in its
     # cluster, databases and users in their instance, {network}:{service} (service_networking_connection),
     # grants on the stack's own repository, bucket and accounts.
@@ -95,6 +116,7 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     "gcp:monitoring/alertPolicy:AlertPolicy": lambda r, p: None,
     "gcp:monitoring/dashboard:Dashboard": lambda r, p: None,
     "gcp:monitoring/notificationChannel:NotificationChannel": lambda r, p: None,
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda r, p: None,  # inside its map
     "gcp:container/nodePool:NodePool": lambda r, p: None,
     "gcp:sql/database:Database": lambda r, p: None,
     "gcp:sql/user:User": lambda r, p: None,
@@ -218,6 +240,18 @@ def test_e2e_is_dev_in_the_same_project_under_its_own_prefix(stacks):
 def test_two_stacks_in_one_project_share_nothing_a_destroy_would_take(stacks, other):
     project = load_stack_file("dev")[0]["gcp:project"]
     assert collisions(stacks["dev"], stacks[other], project) == []
+
+
+def test_two_paused_stacks_share_no_schedule_role_or_account():
+    """The pause's workflow, jobs, custom role and accounts are named from namePrefix."""
+    project = load_stack_file("dev")[0]["gcp:project"]
+    dev_config, _ = load_stack_file("dev")
+    hours = {"airflow-gke:activeHours": "Mon-Fri 08:00-18:00 Europe/Berlin"}
+    dev = run_program("dev", {**dev_config, **hours})
+    staging = run_program("staging", {**dev_config, **hours, "airflow-gke:namePrefix": "staging",
+                                      "airflow-gke:environment": "staging"})
+    assert dev.of_type("gcp:workflows/workflow:Workflow") and dev.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert collisions(dev, staging, project) == []
 
 
 def test_what_they_do_share_is_left_alone_by_a_destroy(stacks):
@@ -376,3 +410,17 @@ def test_e2e_names_its_own_registry_and_namespace_even_when_dev_sets_them(tmp_pa
     config = e2e_config(tmp_path)
     # Unset, or the Pulumi.yaml default "" (the program then derives both from namePrefix).
     assert config.get("airflow-gke:registryRepository", "") == "" and config.get("airflow-gke:namespace", "") == ""
+
+
+def test_two_front_doors_in_one_project_collide_only_on_a_shared_host():
+    """The front door's address, certificate and map derive from the namePrefix; its DNS record is the host's."""
+    project = load_stack_file("dev")[0]["gcp:project"]
+    dev_config, _ = load_stack_file("dev")
+    def front_door(prefix: str, host: str) -> Capture:
+        return run_program(prefix, {**dev_config, "airflow-gke:namePrefix": prefix, "airflow-gke:uiHost": host,
+                                    "airflow-gke:uiDnsZone": "acme-public"})
+    dev = front_door("airflow", "airflow.acme-data.io")
+    assert dev.of_type("gcp:certificatemanager/certificate:Certificate")
+    assert collisions(dev, front_door("staging", "staging.acme-data.io"), project) == []
+    found = collisions(dev, front_door("staging", "airflow.acme-data.io"), project)
+    assert found and all("'dns record'" in c for c in found), found

@@ -100,7 +100,8 @@ def test_every_airflow_server_process_runs_under_the_relay_behind_the_image_entr
     for name, command in RELAYED.items():
         assert relayed_airflow_command(main[name]) == command, name
     assert rendered["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == shutdown.GRACE_PERIOD_SECONDS
-    [processor] = dag_processor_deployment(bundle_spec(replicas=2))["spec"]["template"]["spec"]["containers"]
+    processor = containers(dag_processor_deployment(bundle_spec(replicas=2))["spec"]["template"]["spec"])[
+        "dag-processor"]
     assert relayed_airflow_command(processor) == RELAYED["dag-processor"]
 
 

@@ -119,9 +119,10 @@ def test_api_server_serves_8080_and_probes_the_health_endpoint(spec):
         assert line[line.index("--port") + 1] == "8080"
     assert [p["containerPort"] for p in api["ports"]] == [8080]
     assert api["ports"][0].get("protocol", "TCP") == "TCP"
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe, path in (("startupProbe", "/execution/health"), ("livenessProbe", "/execution/health"),
+                        ("readinessProbe", "/api/v2/monitor/health")):
         http = api[probe]["httpGet"]
-        assert http["path"] == "/api/v2/monitor/health", probe
+        assert http["path"] == path, probe
         assert port_number(api, http["port"]) == 8080, probe
 
 
@@ -238,10 +239,12 @@ def test_airflow_env_references_secrets_and_sets_the_executor(spec):
                 f"http://airflow-api.{NAMESPACE}.svc.cluster.local:8080/execution/"
             assert env_value(container, "AIRFLOW__LOGGING__REMOTE_LOGGING") == "True"
             assert env_value(container, "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER") == LOG_FOLDER
-            for name in SECRET_ENV:
+            expected = [n for n in SECRET_ENV if n != "AIRFLOW__API_AUTH__JWT_SECRET"
+                        or container["name"] in ("scheduler", "api-server")]  # test_pod_bounds.py
+            for name in expected:
                 assert "value" not in variables[name], (kind, container["name"], name)
                 assert variables[name]["valueFrom"]["secretKeyRef"]["name"] == "airflow-secrets"
-            keys = [variables[name]["valueFrom"]["secretKeyRef"]["key"] for name in SECRET_ENV]
+            keys = [variables[name]["valueFrom"]["secretKeyRef"]["key"] for name in expected]
             assert len(set(keys)) == len(keys)
 
 
@@ -347,6 +350,10 @@ def test_pod_launcher_role_and_binding(spec):
     assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == NAMESPACE
 
 
+# The exporter's /metrics (9102, GMP's collectors) and StatsD (UDP 9125, the namespace's Airflow pods).
+METRICS_PORTS = {("TCP", 9102), ("UDP", 9125)}
+
+
 def selects(policy: dict, pod_labels: dict) -> bool:
     selector = policy["spec"]["podSelector"]
     assert set(selector) <= {"matchLabels", "matchExpressions"}
@@ -357,7 +364,7 @@ def selects(policy: dict, pod_labels: dict) -> bool:
     return selector.get("matchLabels", {}).items() <= pod_labels.items()
 
 
-def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
+def test_network_policies_deny_by_default_and_open_only_8080_and_trigger_logs_to_airflow(spec):
     policies = network_policies(spec)
     deny = [p for p in policies if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
@@ -369,13 +376,14 @@ def test_network_policies_deny_by_default_and_open_only_8080_to_airflow(spec):
             for rule in policy["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{policy['metadata']['name']} opens every port"
                 ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
-                if rule.get("from"):
-                    from_some |= ports
-                else:
-                    opened |= ports
-    assert opened == {("TCP", 8080)}  # to everyone
-    # to named sources only: GMP's collectors (metrics ports), the namespace's other Airflow pods (StatsD)
-    assert from_some == {("TCP", 9102), ("TCP", 9090), ("TCP", 8081), ("UDP", 9125)}
+                opened |= ports
+                if any(p["port"] == 8794 for p in rule["ports"]):  # trigger logs: Airflow pods only
+                    assert all(selects({"spec": f}, pod_labels) and set(f) == {"podSelector"}
+                               for f in rule["from"]), policy["metadata"]["name"]
+                if ports & METRICS_PORTS:  # metrics: GMP's collectors or named Airflow pods, never everyone
+                    assert rule.get("from") and all(f.get("namespaceSelector") or f["podSelector"].get("matchLabels")
+                                                    for f in rule["from"]), policy["metadata"]["name"]
+    assert opened == {("TCP", 8080), ("TCP", 8794)} | METRICS_PORTS
 
 
 def test_replicas_pdb_and_rollout():

@@ -11,17 +11,39 @@ from ...config import AirflowSettings
 from ...config.connection_budget import API_SERVER_WORKERS
 from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
                              WorkloadSpec)
-from . import metrics_exporter, shutdown
+from . import iap_sign_in, metrics_exporter, shutdown
+from .settings_env import secrets_backend_env, user_settings_env
 from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
                      secret_env)
 
-FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# Readiness: queries the metadata DB (api/common/airflow_health.py); a pod whose DB path hangs leaves the
+# Service's endpoints.
 HEALTH_PATH = "/api/v2/monitor/health"
+# Startup and liveness: the execution API's own `GET /execution/health` returns a constant and touches no DB
+# (Airflow 3.3.2 api_fastapi/execution_api/routes/health.py). On HEALTH_PATH a slow DB (pools of 2-3, a
+# pool_timeout of 30 s against a 5 s probe) restarted the api-server, and running tasks failed after 3
+# missed heartbeats; tests/integration/test_api_liveness.py shows the difference on a hung DB.
+LIVENESS_PATH = "/execution/health"
+# Only these sign or verify `[api_auth] jwt_secret` tokens: the scheduler's executor signs each workload's
+# token (executors/base_executor.py jwt_generator), the api-server verifies and re-issues them
+# (api_fastapi/execution_api/app.py). The dag-processor and triggerer reach the execution API in process
+# (InProcessExecutionAPI: auth overridden), task pods use the token they are given, and log fetches
+# are signed with `[api] secret_key` (utils/serve_logs/log_server.py), not the JWT secret.
+JWT_SECRET_ENV = "AIRFLOW__API_AUTH__JWT_SECRET"
+JWT_SECRET_USERS = frozenset({"scheduler", "api-server"})
+# The triggerer's log server (Airflow's `[logging] trigger_log_server_port` default, named here so the
+# NetworkPolicy and the container port agree). The api-server fetches a running trigger's log from
+# <triggerer job hostname>:port; the hostname is the pod IP (HOSTNAME_CALLABLE), since a pod's own name
+# resolves nowhere else in the cluster (utils/log/file_task_handler.py `_get_log_retrieval_url`).
+TRIGGER_LOG_SERVER_PORT = 8794
+HOSTNAME_CALLABLE = "airflow.utils.net.get_host_ip_address"
 EXEC_PROBE_TIMEOUT_SECONDS = 60
 # The KubernetesExecutor default creates one worker pod per scheduler loop; a fan-out of 50 tasks
-# then takes 50 loops. 16 per loop with concurrent API calls keeps a burst within a few loops.
+# then takes 50 loops. 16 per loop, created concurrently (`async_pod_creation`, provider 10.21.0+,
+# at most `pod_creation_max_concurrency` = 0: the batch size at a time), keeps a burst within a few loops
+# without blocking the loop on 16 sequential API round trips.
 WORKER_PODS_CREATION_BATCH_SIZE = 16
-# Where users open the UI when it is not exposed: README's `kubectl port-forward svc/airflow-ui 8080:80`.
+# Where users open the UI when it is not exposed: the README's `kubectl port-forward svc/airflow-ui 8080:80`.
 PORT_FORWARD_BASE_URL = "http://localhost:8080"
 
 
@@ -34,21 +56,24 @@ def shared_airflow_settings(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__CORE__DAGS_FOLDER", spec.dags_folder),
         env_var("AIRFLOW__CORE__LOAD_EXAMPLES", "False"),
         env_var("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", spec.execution_api_url),
-        env_var("AIRFLOW__CORE__AUTH_MANAGER", FAB_AUTH_MANAGER),
+        env_var("AIRFLOW__CORE__AUTH_MANAGER", iap_sign_in.auth_manager(spec.settings)),
         env_var("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
         env_var("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", spec.remote_log_folder),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE", spec.settings.namespace),
         # The image's entrypoint would otherwise poll the DB 20 times at start; task pods have no DB
         # access at all, and Airflow pods wait on `airflow db check-migrations` instead.
         env_var("CONNECTION_CHECK_MAX_COUNT", "0"),
+        *user_settings_env(spec.settings),  # airflowConfig: keys the program sets are refused at preview
     ]
 
 
-def airflow_env(spec: WorkloadSpec) -> list[dict]:
-    """Environment of the scheduler, api-server, dag-processor, triggerer and maintenance containers."""
+def airflow_env(spec: WorkloadSpec, container: str = "") -> list[dict]:
+    """Environment of the scheduler, api-server, dag-processor, triggerer and maintenance containers (and the
+    Jobs); the JWT secret only for the `container`s in JWT_SECRET_USERS."""
     return [
         *shared_airflow_settings(spec),
-        *(secret_env(name, SECRET_NAME, key) for name, key in SECRET_KEYS.items()),
+        *(secret_env(name, SECRET_NAME, key) for name, key in SECRET_KEYS.items()
+          if name != JWT_SECRET_ENV or container in JWT_SECRET_USERS),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE", POD_TEMPLATE_PATH),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__DELETE_WORKER_PODS", "True"),
         # New DAG files are listed every dag_refresh_seconds (default would be 5 minutes); a file whose
@@ -60,6 +85,8 @@ def airflow_env(spec: WorkloadSpec) -> list[dict]:
         env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
         *metrics_exporter.in_pod_statsd_env(),
+        *secrets_backend_env(spec.settings),  # not on task pods: they ask the execution API (settings_env.py)
+        *iap_sign_in.sign_in_env(spec.settings),
     ]
 
 
@@ -74,6 +101,10 @@ def long_running_env(settings: AirflowSettings) -> list[dict]:
         # Trigger logs are uploaded to GCS when a trigger ends; keep no local copy (maintenance.py).
         env_var("AIRFLOW__LOGGING__DELETE_LOCAL_LOGS", "True"),
         env_var("AIRFLOW__KUBERNETES_EXECUTOR__WORKER_PODS_CREATION_BATCH_SIZE", WORKER_PODS_CREATION_BATCH_SIZE),
+        env_var("AIRFLOW__KUBERNETES_EXECUTOR__ASYNC_POD_CREATION", "True"),
+        # Job and log-server hostnames are pod IPs, which other pods can reach (TRIGGER_LOG_SERVER_PORT).
+        env_var("AIRFLOW__CORE__HOSTNAME_CALLABLE", HOSTNAME_CALLABLE),
+        env_var("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", TRIGGER_LOG_SERVER_PORT),
         env_var("AIRFLOW__API__BASE_URL", base_url(settings)),
     ]
 
@@ -106,10 +137,10 @@ def airflow_container(spec: WorkloadSpec, name: str, args: list[str], resources:
         "image": spec.settings.image,
         "imagePullPolicy": image_pull_policy(spec.settings.image),
         "args": args,
-        "env": env if env is not None else airflow_env(spec),
+        "env": env if env is not None else airflow_env(spec, name),
         "resources": spec.settings.resources[resources].to_k8s(),
         "securityContext": container_security(AIRFLOW_UID, 0),
-        "volumeMounts": airflow_mounts(),
+        "volumeMounts": [*airflow_mounts(), *iap_sign_in.module_mounts(spec.settings)],
     }
     if command:
         container["command"] = command
@@ -144,7 +175,9 @@ def dag_processor_container(spec: WorkloadSpec) -> dict:
 
 
 def triggerer_container(spec: WorkloadSpec) -> dict:
-    return job_process_container(spec, "triggerer", "TriggererJob")
+    container = job_process_container(spec, "triggerer", "TriggererJob")
+    return {**container, "ports": [{"name": "trigger-logs", "containerPort": TRIGGER_LOG_SERVER_PORT,
+                                    "protocol": "TCP"}]}
 
 
 def api_server_container(spec: WorkloadSpec) -> dict:
@@ -152,7 +185,7 @@ def api_server_container(spec: WorkloadSpec) -> dict:
         spec, "api-server", shutdown.relayed(["airflow", "api-server", "--port", str(API_PORT)]), "api-server",
         ports=[{"name": "api", "containerPort": API_PORT, "protocol": "TCP"}],
         probes={
-            "startupProbe": http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=12),
-            "livenessProbe": http_probe(HEALTH_PATH, "api", period=15, timeout=5, failures=5),
+            "startupProbe": http_probe(LIVENESS_PATH, "api", period=10, timeout=5, failures=12),
+            "livenessProbe": http_probe(LIVENESS_PATH, "api", period=15, timeout=5, failures=5),
             "readinessProbe": http_probe(HEALTH_PATH, "api", period=10, timeout=5, failures=3),
         })

@@ -12,7 +12,11 @@ PROXY_HEALTH_PORT = 9090
 
 
 def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
-    """Native sidecar (init container with restartPolicy Always): up before, and down after, Airflow."""
+    """Native sidecar (init container with restartPolicy Always): up before, and down after, Airflow.
+    No readiness probe: a sidecar's readiness counts toward its pod's (the `airflow` pod is behind the
+    execution API Service), and Google's own example advises against one for the proxy
+    (GoogleCloudPlatform/cloud-sql-proxy examples/k8s-health-check/README.md); the api-server's readiness
+    reflects the database instead."""
     return {
         "name": "cloud-sql-proxy",
         "image": CLOUD_SQL_PROXY_IMAGE,
@@ -34,7 +38,6 @@ def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
         "ports": [{"name": "proxy-health", "containerPort": PROXY_HEALTH_PORT, "protocol": "TCP"}],
         "startupProbe": http_probe("/startup", "proxy-health", period=1, timeout=5, failures=60),
         "livenessProbe": http_probe("/liveness", "proxy-health", period=10, timeout=5, failures=3),
-        "readinessProbe": http_probe("/readiness", "proxy-health", period=10, timeout=5, failures=3),
         "resources": spec.settings.resources["cloud-sql-proxy"].to_k8s(),
         "securityContext": container_security(PROXY_UID),
     }

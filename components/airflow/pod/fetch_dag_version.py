@@ -9,8 +9,11 @@ folder GitDagBundle serves a version from (`<storage>/<bundle>/versions/<commit>
 so the bundle finds it there and clones nothing. Credentials come from the bundle's own GitHook (the
 same token helper / GIT_SSH_COMMAND the dag-processor uses). Then the task command is exec'd.
 
-If the fetch fails (e.g. a server that refuses to serve a commit by id), the task still runs the
-right commit: GitDagBundle then clones as it always does. Only the shortcut is lost, and it says so.
+If the fetch fails (e.g. a server that refuses to serve a commit by id), GitDagBundle clones the commit
+as it always does, here, while the credentials are still in the environment: the task still runs the
+right commit, only the shortcut is lost, and it says so. On every path the git connection (the token) is
+removed from the environment before the task's code runs; if even the clone failed, the task then fails
+to load its DAG without it, as it would have anyway.
 """
 
 from __future__ import annotations
@@ -80,6 +83,23 @@ def fetch_commit(name: str, commit: str) -> tuple[int | None, str | None]:
     return fetched, conn_id
 
 
+def git_conn_envs() -> list[str]:
+    """AIRFLOW_CONN_* variables of every bundle's git connection, from the bundle config list."""
+    try:
+        bundles = json.loads(os.environ.get("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST") or "[]")
+    except ValueError:
+        return []
+    ids = {(b.get("kwargs") or {}).get("git_conn_id") for b in bundles if isinstance(b, dict)}
+    return sorted(f"AIRFLOW_CONN_{i.upper()}" for i in ids if i)
+
+
+def clone_with_bundle(name: str, commit: str) -> None:
+    """GitDagBundle's own (full) clone of `commit`, run while the credentials are present."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().get_bundle(name=name, version=commit).initialize()
+
+
 def main(argv: list[str]) -> None:
     command = argv[1:]
     if not command:
@@ -88,17 +108,22 @@ def main(argv: list[str]) -> None:
     if pinned:
         started = time.monotonic()
         try:
-            fetched, conn_id = fetch_commit(*pinned)
-            # The commit is on disk: the task needs no git credentials, so its code does not get them.
-            if conn_id:
-                os.environ.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
+            fetched, _ = fetch_commit(*pinned)
             event = "DAG bundle version present" if fetched is None else "DAG bundle version fetched"
             print(json.dumps({"event": event,
                               "bundle": pinned[0], "version": pinned[1], "fetched_bytes": fetched,
                               "seconds": round(time.monotonic() - started, 3)}), flush=True)
         except Exception as error:  # the bundle's own clone still gets the right commit, only slower
-            print(json.dumps({"event": "shallow fetch failed; GitDagBundle will clone", "bundle": pinned[0],
+            print(json.dumps({"event": "shallow fetch failed; GitDagBundle clones", "bundle": pinned[0],
                               "version": pinned[1], "error": str(error)[-500:]}), flush=True)
+            try:
+                clone_with_bundle(*pinned)
+            except Exception as clone_error:
+                print(json.dumps({"event": "GitDagBundle clone failed", "bundle": pinned[0], "version": pinned[1],
+                                  "error": str(clone_error)[-500:]}), flush=True)
+    # The commit is on disk (or cannot be had): the task's code gets no git credentials, on every path.
+    for name in git_conn_envs():
+        os.environ.pop(name, None)
     os.execvp(command[0], command)
 
 

@@ -44,6 +44,14 @@ FETCH_SCRIPT_SOURCE = Path(__file__).with_name(FETCH_SCRIPT_KEY)
 FETCH_SCRIPT_PATH = f"{AIRFLOW_HOME}/{FETCH_SCRIPT_KEY}"  # task pods' entry point in git-bundle mode
 
 
+# GitDagBundle has no fetch timeout: a connection that stalls holds the bundle lock and parsing waits. git
+# aborts an http(s) transfer slower than LIMIT bytes/s for TIME seconds (`http.lowSpeedLimit` /
+# `http.lowSpeedTime`, overridden by these variables: https://git-scm.com/docs/git-config#Documentation/git-config.txt-httplowSpeedLimit),
+# which bounds a hung fetch as git-sync's --sync-timeout bounds its own; the next refresh retries.
+GIT_LOW_SPEED_ENV = [{"name": "GIT_HTTP_LOW_SPEED_LIMIT", "value": "1000"},
+                     {"name": "GIT_HTTP_LOW_SPEED_TIME", "value": "60"}]
+
+
 def is_git_bundle(settings: AirflowSettings) -> bool:
     return settings.dag_source == GIT_BUNDLE
 
@@ -68,7 +76,7 @@ def git_connection(settings: AirflowSettings, ssh_key_path: str, known_hosts_pat
         extra = {"key_file": ssh_key_path}
         if settings.git_ssh_known_hosts:
             extra.update(known_hosts_file=known_hosts_path, strict_host_key_checking="yes")
-        else:  # as git-sync with GITSYNC_SSH_KNOWN_HOSTS=false: README says to set dagsSshKnownHosts
+        else:  # as git-sync with GITSYNC_SSH_KNOWN_HOSTS=false: docs/configuration.md: set dagsSshKnownHosts
             extra.update(strict_host_key_checking="no")
         connection["extra"] = extra
     return json.dumps(connection, sort_keys=True)
@@ -94,7 +102,7 @@ def bundle_env(settings: AirflowSettings, storage_path: str, secret_name: str, s
                                                                            "key": GIT_CONN_SECRET_KEY}}}
     else:  # public repo, or an SSH key that stays a mounted file: nothing secret in the value
         connection = {"name": GIT_CONN_ENV, "value": git_connection(settings, ssh_key_path, known_hosts_path)}
-    return [*bundle, connection]
+    return [*bundle, connection, *GIT_LOW_SPEED_ENV]
 
 
 def task_command(script_path: str) -> list[str]:

@@ -45,7 +45,7 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         if spec.settings.git_ssh_known_hosts:
             env += [env_var("GITSYNC_SSH_KNOWN_HOSTS", "true"),
                     env_var("GITSYNC_SSH_KNOWN_HOSTS_FILE", GIT_KNOWN_HOSTS_PATH)]
-        else:  # no known_hosts configured: the host key cannot be checked (README: set dagsSshKnownHosts)
+        else:  # no known_hosts configured: the host key cannot be checked (docs/configuration.md: set dagsSshKnownHosts)
             env.append(env_var("GITSYNC_SSH_KNOWN_HOSTS", "false"))
     return env
 
@@ -78,6 +78,8 @@ def git_sync_container(spec: WorkloadSpec, one_time: bool = False) -> dict:
     }
     if not one_time:
         container["ports"] = [{"name": "git-sync", "containerPort": GIT_SYNC_HTTP_PORT, "protocol": "TCP"}]
+        # No readiness probe: the `airflow` pod is behind the execution API Service, and `/` answers 503
+        # after every git-sync restart until its next sync; a repository outage would take the API away from
+        # running tasks. Liveness is all git-sync needs.
         container.update(git_sync_probes(spec))
-        container["readinessProbe"] = http_probe("/", "git-sync", period=10, timeout=5, failures=3)
     return container

@@ -9,8 +9,12 @@ trigger ends. An emptyDir over its sizeLimit gets the whole pod evicted by the k
 https://kubernetes.io/docs/concepts/storage/volumes/#emptydir: "sizeLimit ... the pod is evicted").
 
 Bound: `delete_local_logs` removes uploaded trigger logs, and the maintenance container (PID 1 of
-its own, the place operators `kubectl exec` into) runs the groomer below: every GROOM_INTERVAL it
-truncates any log file over LOG_FILE_CAP and deletes files untouched for LOG_RETENTION. Steady state
+its own, the place operators `kubectl exec` into) runs the groomer below in every pod with a local
+`logs` volume (the `airflow` pod, and in git-bundle mode the dag-processor's own pod): every
+GROOM_INTERVAL it truncates any log file over LOG_FILE_CAP and deletes files untouched for
+LOG_RETENTION. Open trigger logs (TRIGGER_LOG_GLOB) are spared by both rules: the triggerer uploads
+one only when its trigger ends (file_task_handler), a deferred task may stay quiet for hours, and a
+truncated or deleted file would lose that task's log; delete_local_logs removes them after upload. Steady state
 per DAG file is then at most cap + one interval of growth, so the volume holds
   dag_files x (cap + rate x interval) + other logs of the retention window
 which docs/operations.md and tests/integration/test_soak_dev_tier.py check against the sizeLimit
@@ -27,6 +31,9 @@ GROOM_INTERVAL_SECONDS = 60
 LOG_FILE_CAP_BYTES = 1024 * 1024
 LOG_RETENTION_MINUTES = 120
 DOCUMENTED_DAG_FILES = 1000  # the DAG-file count the bound is documented (and tested) for
+# The triggerer's local log of a deferred task: <task log>.trigger.<triggerer job id>.log
+# (Airflow 3.3.2 airflow/utils/log/file_task_handler.py, FileTaskHandler.add_triggerer_suffix).
+TRIGGER_LOG_GLOB = "*.trigger.*.log"
 
 # Names of the env vars the groomer reads (values rendered into the maintenance container).
 GROOM_ENV = {
@@ -34,6 +41,7 @@ GROOM_ENV = {
     "GROOM_INTERVAL_SECONDS": str(GROOM_INTERVAL_SECONDS),
     "LOG_FILE_CAP_BYTES": str(LOG_FILE_CAP_BYTES),
     "LOG_RETENTION_MINUTES": str(LOG_RETENTION_MINUTES),
+    "TRIGGER_LOG_GLOB": TRIGGER_LOG_GLOB,
 }
 
 # bash, not the image's entrypoint: exits at once on SIGTERM (a bare `sleep infinity` as PID 1 ignores
@@ -42,8 +50,9 @@ GROOM_ENV = {
 GROOMER_SCRIPT = """\
 trap 'exit 0' TERM INT
 while true; do
-  find -H "$LOGS_DIR" -type f -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
-  find -H "$LOGS_DIR" -type f -size +"$LOG_FILE_CAP_BYTES"c -exec truncate -s 0 {} + 2>/dev/null
+  find -H "$LOGS_DIR" -type f ! -name "$TRIGGER_LOG_GLOB" -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
+  find -H "$LOGS_DIR" -type f ! -name "$TRIGGER_LOG_GLOB" -size +"$LOG_FILE_CAP_BYTES"c \\
+    -exec truncate -s 0 {} + 2>/dev/null
   find -H "$LOGS_DIR" -mindepth 1 -type d -empty -mmin +"$LOG_RETENTION_MINUTES" -delete 2>/dev/null
   sleep "$GROOM_INTERVAL_SECONDS" & wait $!
 done

@@ -121,7 +121,8 @@ def metrics_exporter_container(spec: WorkloadSpec) -> dict:
         "ports": [{"name": "statsd", "containerPort": STATSD_PORT, "protocol": "UDP"},
                   {"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "livenessProbe": http_probe("/-/healthy", METRICS_PORT_NAME, period=30, timeout=5, failures=3),
-        "readinessProbe": http_probe("/-/ready", METRICS_PORT_NAME, period=10, timeout=5, failures=3),
+        # No readinessProbe: the pod serves the execution API, whose readiness must hang on the api-server
+        # alone (tests/unit/test_pod_bounds.py); a stuck exporter is restarted by the liveness probe.
         "resources": spec.settings.resources["metrics-exporter"].to_k8s(),
         "securityContext": container_security(EXPORTER_UID),
         "volumeMounts": [{"name": "config", "mountPath": f"{MAPPING_DIR}/{MAPPING_KEY}", "subPath": MAPPING_KEY,

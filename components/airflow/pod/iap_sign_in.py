@@ -1,0 +1,59 @@
+"""IAP sign-in (airflow-gke:uiAccess set): the auth manager every Airflow container loads, the modules it
+ships in the ConfigMap and the role map the api-server reads. Empty uiAccess: plain FAB, nothing shipped.
+
+The modules (auth/ at the repository root; they import Airflow, so the Pulumi program only reads them as
+text) are mounted into $AIRFLOW_HOME/config, which Airflow appends to sys.path before it imports the
+auth manager (airflow/settings.py `prepare_syspath_for_config_and_plugins`, 3.3.2). Every container that
+gets `[core] auth_manager` gets them too, so any process that loads the auth manager (the api-server, the
+FAB `airflow users` commands of the migration Job) can import it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...config import AirflowSettings
+from ..workload_spec import AIRFLOW_HOME
+from .shared import env_var
+
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+IAP_AUTH_MANAGER = "airflow_gke_auth_manager.IapFabAuthManager"
+AUTH_DIR = Path(__file__).resolve().parents[3] / "auth"
+MODULES = ("airflow_gke_iap.py", "airflow_gke_auth_manager.py")  # ConfigMap keys = file names
+MODULE_DIR = f"{AIRFLOW_HOME}/config"
+
+
+def signs_in_with_iap(settings: AirflowSettings) -> bool:
+    return any(members for _, members in settings.ui_access)
+
+
+def auth_manager(settings: AirflowSettings) -> str:
+    return IAP_AUTH_MANAGER if signs_in_with_iap(settings) else FAB_AUTH_MANAGER
+
+
+def role_map(settings: AirflowSettings) -> str:
+    return json.dumps({role: list(members) for role, members in settings.ui_access}, sort_keys=True)
+
+
+def sign_in_env(settings: AirflowSettings) -> list[dict]:
+    """[iap_auth] of the Airflow processes: who gets which role (the keys come from Google's endpoint)."""
+    return [env_var("AIRFLOW__IAP_AUTH__ROLE_MAP", role_map(settings))] if signs_in_with_iap(settings) else []
+
+
+def module_mounts(settings: AirflowSettings) -> list[dict]:
+    if not signs_in_with_iap(settings):
+        return []
+    return [{"name": "config", "mountPath": f"{MODULE_DIR}/{key}", "subPath": key, "readOnly": True}
+            for key in MODULES]
+
+
+def backend_policy_iap(settings: AirflowSettings) -> dict | None:
+    """`spec.default.iap` of the UI's GCPBackendPolicy: on, with the Google-managed OAuth client (no clientID
+    or oauth2ClientSecret: optional from GKE 1.29.9-gke.1251000, GKE "Configure Gateway resources using
+    Policies", https://cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources#configure_iap)."""
+    return {"enabled": True} if signs_in_with_iap(settings) else None
+
+
+def config_map_data(settings: AirflowSettings) -> dict[str, str]:
+    return {key: (AUTH_DIR / key).read_text() for key in MODULES} if signs_in_with_iap(settings) else {}

@@ -1,0 +1,119 @@
+"""airflow-gke:uiAccess: validated before any resource, one IAP grant per member, and the api-server
+switched to the IAP auth manager with the role map and its modules (only when someone is to sign in)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.config import ConfigError, load_stack_config
+from components.airflow.pod.iap_sign_in import backend_policy_iap
+from components.ui_access import IAP_ACCESSOR_ROLE, iap_grants
+from tests.conftest import run_stack
+from tests.unit.test_config import assert_valid_set_command, config_with, load, problem_for
+
+GRANT = "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember"
+HOST = "airflow.acme-data.io"
+ACCESS = {"Admin": ["user:ana@example.com"], "Op": ["serviceAccount:ci@acme-data-123.iam.gserviceaccount.com"],
+          "Viewer": ["domain:example.com", "group:data@example.com", "user:ana@example.com"]}
+
+
+def test_a_valid_map_is_kept_in_role_order():
+    access = dict(load(uiAccess=json.dumps(ACCESS), uiHost=HOST).airflow.ui_access)
+    assert list(access) == ["Viewer", "Op", "Admin"]
+    assert access["Viewer"] == ("domain:example.com", "group:data@example.com", "user:ana@example.com")
+
+
+@pytest.mark.parametrize("value, key", [
+    ({"Superuser": ["user:a@example.com"]}, "uiAccess.Superuser"),
+    ({"Viewer": ["ana@example.com"]}, "uiAccess.Viewer[0]"),  # no prefix
+    ({"Viewer": ["user:ana"]}, "uiAccess.Viewer[0]"),  # not an e-mail
+    ({"Viewer": ["domain:Example"]}, "uiAccess.Viewer[0]"),
+    ({"Viewer": ["allUsers"]}, "uiAccess.Viewer[0]"),  # IAP for anyone: not a member this key takes
+    ({"Viewer": ["group:a@example.com", "robot:x@example.com"]}, "uiAccess.Viewer[1]"),
+    ({"Viewer": "user:a@example.com"}, "uiAccess.Viewer"),
+    (["user:a@example.com"], "uiAccess"),
+])
+def test_a_bad_map_fails_before_any_resource_naming_key_value_and_fix(value, key):
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(uiAccess=json.dumps(value), uiHost=HOST))
+    problem = problem_for(info.value, f"airflow-gke:{key}")
+    assert "Fix: pulumi config" in problem
+    assert_valid_set_command(problem, f"airflow-gke:{key.split('[')[0].split('.')[0]}")
+
+
+def test_sign_in_needs_the_front_door():
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(uiAccess=json.dumps(ACCESS)))
+    assert_valid_set_command(problem_for(info.value, "airflow-gke:uiHost"), "airflow-gke:uiHost")
+    assert not load(uiAccess="{}").airflow.ui_access
+
+
+def test_each_member_gets_iap_access_once_whatever_its_roles():
+    grants = iap_grants(tuple((r, tuple(m)) for r, m in ACCESS.items()))
+    assert sorted(g["member"] for g in grants) == sorted(set(sum(ACCESS.values(), [])))
+    assert {g["role"] for g in grants} == {IAP_ACCESSOR_ROLE}
+    assert "condition" not in grants[0]
+    hosted = iap_grants((("Viewer", ("user:a@example.com",)),), host="airflow.example.com")
+    assert hosted[0]["condition"]["expression"] == 'request.host == "airflow.example.com"'
+
+
+def test_the_backend_policy_turns_iap_on_only_when_someone_signs_in(signed_in):
+    policy = next(m for m in _objects(signed_in) if m["kind"] == "GCPBackendPolicy")
+    assert policy["spec"]["default"]["iap"] == {"enabled": True}
+    assert backend_policy_iap(load(uiHost=HOST).airflow) is None
+
+
+@pytest.fixture(scope="module")
+def signed_in():
+    return run_stack("dev", uiAccess=json.dumps(ACCESS), uiHost=HOST)
+
+
+def test_the_program_grants_every_member_and_enables_the_iap_api(signed_in):
+    grants = signed_in.of_type(GRANT)
+    assert sorted(g.inputs["member"] for g in grants) == sorted(set(sum(ACCESS.values(), [])))
+    assert all(g.inputs["role"] == IAP_ACCESSOR_ROLE and g.inputs["project"] for g in grants)
+    # Limited to this UI's host: IAP grants on projects/P/iap_web/compute cover every IAP backend of the project.
+    assert {g.inputs["condition"]["expression"] for g in grants} == {f'request.host == "{HOST}"'}
+    apis = {r.inputs["service"] for r in signed_in.of_type("gcp:projects/service:Service")}
+    assert "iap.googleapis.com" in apis
+
+
+def test_without_uiaccess_nothing_changes(dev):
+    assert not dev.of_type(GRANT)
+    assert "iap.googleapis.com" not in {r.inputs["service"] for r in dev.of_type("gcp:projects/service:Service")}
+    api = _container(dev, "api-server")
+    assert _env(api)["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
+    assert "AIRFLOW__IAP_AUTH__ROLE_MAP" not in _env(api)
+
+
+def _objects(capture):
+    return [m for _, m in capture.kubernetes_objects()]
+
+
+def _container(capture, name: str) -> dict:
+    deployment = next(m for m in _objects(capture) if m["kind"] == "Deployment" and m["metadata"]["name"] == "airflow")
+    return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def _env(container: dict) -> dict:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_the_api_server_signs_in_through_iap_with_the_map_and_its_modules(signed_in):
+    api = _container(signed_in, "api-server")
+    env = _env(api)
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == "airflow_gke_auth_manager.IapFabAuthManager"
+    assert json.loads(env["AIRFLOW__IAP_AUTH__ROLE_MAP"]) == {r: list(dict.fromkeys(m)) for r, m in ACCESS.items()}
+    config_map = next(m for m in _objects(signed_in) if m["kind"] == "ConfigMap")
+    mounted = {m["mountPath"]: m["subPath"] for m in api["volumeMounts"] if m["name"] == "config"}
+    for module in ("airflow_gke_iap.py", "airflow_gke_auth_manager.py"):
+        assert mounted[f"/opt/airflow/config/{module}"] == module and module in config_map["data"]
+    assert "class IapFabAuthManager" in config_map["data"]["airflow_gke_auth_manager.py"]
+    # The task pods get the same auth manager setting, so they need the module too.
+    template = yaml.safe_load(config_map["data"]["pod_template_file.yaml"])
+    base = template["spec"]["containers"][0]
+    assert _env(base)["AIRFLOW__CORE__AUTH_MANAGER"] == env["AIRFLOW__CORE__AUTH_MANAGER"]
+    assert "/opt/airflow/config/airflow_gke_auth_manager.py" in {m["mountPath"] for m in base["volumeMounts"]}

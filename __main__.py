@@ -12,6 +12,7 @@ from components.database import Database
 from components.frontdoor import FrontDoor, front_door_apis
 from components.identity import Identity, WorkloadIdentityBindings
 from components.logs import LogsBucket
+from components.monitoring import Monitoring
 from components.network import Network
 from components.registry import Registry
 from components.schedule import APIS as PAUSE_APIS, ActiveHoursSchedule
@@ -68,6 +69,10 @@ airflow = AirflowWorkload(name, {
     "protect_fernet_key": cfg.database.pulumi_protect,  # the database is unreadable without it
     "task_service_accounts": {task_ksa(i): email for i, email in identity.task_service_account_emails.items()}},
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
+monitoring = Monitoring(f"{name}-monitoring", {
+    "project": project, "cluster_name": cluster.name, "namespace": cfg.airflow.namespace,
+    "sql_instance_name": database.instance_name, "max_connections": cfg.database.max_connections,
+    "alert_emails": cfg.alert_emails, "title": f"{name} {cfg.environment}"}, after_apis)
 if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
     UiAccess(f"{name}-ui-access", {"project": project, "access": dict(cfg.airflow.ui_access),
                                    "host": ui.ui_host}, after_apis)
@@ -92,6 +97,7 @@ pulumi.export("logs_bucket", logs.url)
 pulumi.export("airflow_namespace", airflow.namespace)
 pulumi.export("airflow_ui_service", airflow.ui_service_name)
 pulumi.export("airflow_admin_password", airflow.admin_password)
+pulumi.export("monitoring_dashboard", monitoring.dashboard_id)
 if schedule:
     pulumi.export("wake_command", schedule.wake_command)
 if front_door:

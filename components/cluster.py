@@ -177,6 +177,11 @@ class Cluster(pulumi.ComponentResource):
                 daily_maintenance_window=gcp.container.ClusterMaintenancePolicyDailyMaintenanceWindowArgs(
                     start_time="03:00")),
             resource_labels=args.get("labels"),
+            # GMP managed collection (the PodMonitoring of components/airflow/scraping.py): on by default for
+            # new Standard clusters from 1.27 and on Autopilot, stated here so an older or migrated cluster
+            # gets it too: https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True)),
         )
         node_pools: list[gcp.container.NodePool] = []
         self.node_pools = []

@@ -257,6 +257,7 @@ class _Estimator(UsageLines):
         for bucket in self.capture.of_type(BUCKET):
             self.bucket(bucket)
         self.monitoring()
+        self.scraped_samples()
         self.note_unschedulable_pods()
         return CostReport(self.capture.stack, self.items, self.prices, self.notes, self.environment(),
                           stack_schedule(self.capture, self.hours))

@@ -7,12 +7,17 @@ the assumption it used. Mixed into the estimator of preview/cost.py, which suppl
 
 from __future__ import annotations
 
+import re
+
+from .capacity import always_on_pods
 from .harness import Resource
+from .prices import PriceError
 
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
 FORWARDING_RULES = ("gcp:compute/globalForwardingRule:GlobalForwardingRule", "gcp:compute/forwardingRule:ForwardingRule")
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 UPTIME_CHECK = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
 # Flow-log volume scales with the sampling rate; the assumption is stated at this rate.
 FLOW_LOG_ASSUMED_SAMPLING = 0.5
 # An uptime check without selectedRegions runs from every checker region
@@ -84,3 +89,26 @@ class UsageLines:
             billed = max(0.0, executions - rate["free_executions"]) / 1000
             self.add(check, "uptime check executions beyond the free 1M", round(billed, 3), "thousand",
                      rate["usd"], per_hour=False, note=f"{executions:,.0f} executions/month; 1M free per billing account")
+
+    def scraped_samples(self) -> None:
+        """GMP bills every sample ingested: series per scraped pod x scrapes a month, per always-on pod.
+        Not while paused: the scaled-down pods are not scraped."""
+        monitoring = self.prices["monitoring"]
+        manifests = [manifest for _, manifest in self.capture.kubernetes_objects()]
+        pods = sum(replicas for _, replicas, _ in always_on_pods(manifests))
+        for resource, manifest in self.capture.kubernetes_objects():
+            if resource.type != POD_MONITORING:
+                continue
+            seconds = min(_seconds(e.get("interval", "60s")) for e in manifest["spec"]["endpoints"])
+            series = self.assume["gmp_series_per_scraped_pod"] * pods
+            millions = series * self.hours * 3600 / seconds / 1e6
+            self.add(resource, "Prometheus samples ingested (GMP)", round(millions, 4), "M samples",
+                     monitoring["prometheus_samples_per_million"]["usd"], per_hour=False, kept_when_paused=False,
+                     note=f"~{series:g} series (assumed) scraped every {seconds:g}s")
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", duration)
+    if not match:
+        raise PriceError(f"PodMonitoring interval {duration!r} is not a duration such as 30s or 1m")
+    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]

@@ -234,6 +234,13 @@ class StackMocks(Mocks):
             email = f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
             outputs.update(email=email, member=f"serviceAccount:{email}")
             resource_id = f"projects/{project}/services/{inputs['service']}"
+        elif typ in ("gcp:monitoring/alertPolicy:AlertPolicy", "gcp:monitoring/dashboard:Dashboard",
+                     "gcp:monitoring/notificationChannel:NotificationChannel"):
+            # Server-assigned numeric ids (Monitoring API v3 / dashboards v1).
+            collection = {"AlertPolicy": "alertPolicies", "Dashboard": "dashboards",
+                          "NotificationChannel": "notificationChannels"}[typ.split(":")[-1]]
+            resource_id = f"projects/{project}/{collection}/{int.from_bytes(seed[:6], 'big')}"
+            outputs.update(name=resource_id)
         elif typ == "gcp:workflows/workflow:Workflow":
             resource_id = f"projects/{project}/locations/{location}/workflows/{physical_name}"
             outputs.update(name=physical_name, state="ACTIVE", revisionId="000001-abc")

@@ -72,6 +72,11 @@ TYPES: dict[str, tuple[list[str], list[str]]] = {
     "gcp:sql/databaseInstance:DatabaseInstance": (
         ["sql/resource_sql_database_instance.go"], ["ResourceSqlDatabaseInstance"]),
     "gcp:sql/user:User": (["sql/resource_sql_user.go"], ["ResourceSqlUser"]),
+    "gcp:monitoring/alertPolicy:AlertPolicy": (
+        ["monitoring/resource_monitoring_alert_policy.go"], ["ResourceMonitoringAlertPolicy"]),
+    "gcp:monitoring/dashboard:Dashboard": (["monitoring/resource_monitoring_dashboard.go"], ["ResourceMonitoringDashboard"]),
+    "gcp:monitoring/notificationChannel:NotificationChannel": (
+        ["monitoring/resource_monitoring_notification_channel.go"], ["ResourceMonitoringNotificationChannel"]),
     "gcp:storage/bucket:Bucket": (["storage/resource_storage_bucket.go"], ["ResourceStorageBucket"]),
     "gcp:storage/bucketIAMMember:BucketIAMMember": (
         ["storage/iam_storage_bucket.go", "../tpgiamresource/resource_iam_member.go"],

@@ -19,6 +19,7 @@ Where to look, imports flowing down the list (each module imports only modules a
     iap_sign_in.py        uiAccess: the IAP auth manager, its modules (auth/ at the root) and role map
     migrations_wait.py    the wait-for-migrations init container and the rollout deadlines it implies
     maintenance.py        the maintenance container and the log groomer it runs
+    metrics_exporter.py   the StatsD exporter sidecar, its mapping, Airflow's [metrics] env
     task_pod.py           the KubernetesExecutor's worker pod template
   config_map.py           airflow.cfg, the pod template, the fetch script, the IAP auth modules
   deployment.py           the `airflow` Deployment (the always-on pod)
@@ -28,5 +29,6 @@ Where to look, imports flowing down the list (each module imports only modules a
   front_door.py           airflow-gke:uiHost: the Gateway, its routes, health check and backend policies
   access.py               Services, ServiceAccounts, RBAC, NetworkPolicies, PDB, Namespace
   connections.py          the connection budget read back from rendered manifests
+  scraping.py             the PodMonitoring for Managed Service for Prometheus
   workload.py             AirflowWorkload: Secrets, then every object above, as Pulumi resources
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .front_door import GOOGLE_FRONT_END_RANGES
+from .pod import metrics_exporter
 from .pod.airflow_processes import TRIGGER_LOG_SERVER_PORT
 from .workload_spec import (AIRFLOW_KSA, API_PORT, API_SERVICE_NAME, DEPLOYMENT_NAME, ROLE_NAME, UI_SERVICE_NAME,
                             UI_SERVICE_PORT, WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels, metadata,
@@ -32,6 +33,31 @@ def api_service(spec: WorkloadSpec) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(spec, API_SERVICE_NAME, "api"),
             "spec": {"type": "ClusterIP", "selector": selector(spec, "airflow"),
                      "ports": [{"name": "api", "port": API_PORT, "targetPort": "api", "protocol": "TCP"}]}}
+
+
+def statsd_service(spec: WorkloadSpec) -> dict:
+    """Where task pods and the git-bundle dag-processor send StatsD (UDP) to an `airflow` pod's exporter."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": metadata(spec, metrics_exporter.STATSD_SERVICE_NAME, "metrics"),
+            "spec": {"type": "ClusterIP", "selector": selector(spec, "airflow"),
+                     "ports": [{"name": "statsd", "port": metrics_exporter.STATSD_PORT, "targetPort": "statsd",
+                                "protocol": "UDP"}]}}
+
+
+# Managed Service for Prometheus runs its collectors (a DaemonSet, pod network) in this namespace:
+# DefaultOperatorNamespace in pkg/operator/operator.go and the collector in manifests/operator.yaml of
+# GoogleCloudPlatform/prometheus-engine@2ffde4ec7b7e4ca1da4e32f36b692945b78a60e4;
+# https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed
+GMP_NAMESPACE = "gmp-system"
+# Ports the collectors scrape (scraping.py): the exporter's only.
+SCRAPED_PORTS = (metrics_exporter.METRICS_PORT,)
+
+
+def scraped_pods(spec: WorkloadSpec) -> dict:
+    """The always-on pods (the `airflow` pods and the git-bundle dag-processor), not task pods."""
+    matched = {k: v for k, v in selector(spec, "airflow").items() if k != "app.kubernetes.io/component"}
+    return {"matchLabels": matched, "matchExpressions": [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["airflow", "dag-processor"]}]}
 
 
 def service_accounts(spec: WorkloadSpec) -> list[dict]:
@@ -81,14 +107,16 @@ def api_ingress_rules(spec: WorkloadSpec) -> list[dict]:
 
 
 # Names of network_policies(), in order: the workload declares one resource per name before the spec resolves.
-NETWORK_POLICY_NAMES = ("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress", "trigger-logs-ingress")
+NETWORK_POLICY_NAMES = ("default-deny-ingress", "airflow-api-ingress", "worker-logs-ingress", "metrics-scrape-ingress",
+                        "statsd-ingress", "trigger-logs-ingress")
 
 
 def network_policies(spec: WorkloadSpec) -> list[dict]:
     """Deny all ingress in the namespace, then open only the API/UI port of the Airflow pods (to the clients
     api_ingress_rules names), the task pods' log server to the Airflow pods, and the triggerer's log server to
     the Airflow pods (the api-server of any replica shows a running trigger's log by fetching it from the
-    triggerer that runs it)."""
+    triggerer that runs it), the metrics ports to GMP's collectors, and the exporter's StatsD port to the
+    namespace's other Airflow pods."""
     def policy(name: str, component: str, pod_selector: dict, ingress: list) -> dict:
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": metadata(spec, name, component),
@@ -100,6 +128,13 @@ def network_policies(spec: WorkloadSpec) -> list[dict]:
         policy("worker-logs-ingress", "worker", {"matchLabels": selector(spec, "worker")},
                [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
                  "ports": [{"port": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),
+        policy("metrics-scrape-ingress", "metrics", scraped_pods(spec),
+               [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": GMP_NAMESPACE}}}],
+                 "ports": [{"port": port, "protocol": "TCP"} for port in SCRAPED_PORTS]}]),
+        policy("statsd-ingress", "metrics", {"matchLabels": selector(spec, "airflow")},
+               [{"from": [{"podSelector": {"matchLabels": selector(spec, component)}}
+                          for component in ("worker", "dag-processor")],
+                 "ports": [{"port": metrics_exporter.STATSD_PORT, "protocol": "UDP"}]}]),
         policy("trigger-logs-ingress", "airflow", {"matchLabels": selector(spec, "airflow")},
                [{"from": [{"podSelector": {"matchLabels": selector(spec, "airflow")}}],
                  "ports": [{"port": TRIGGER_LOG_SERVER_PORT, "protocol": "TCP"}]}]),

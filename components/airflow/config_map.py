@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from .pod import git_bundle, iap_sign_in
+from .pod import git_bundle, iap_sign_in, metrics_exporter
 from .pod.task_pod import pod_template
 from .workload_spec import CONFIGMAP_NAME, WorkloadSpec, metadata
 
@@ -24,6 +24,7 @@ def config_map(spec: WorkloadSpec) -> dict:
         "data": {
             "airflow.cfg": AIRFLOW_CFG,
             "pod_template_file.yaml": yaml.safe_dump(pod_template(spec), sort_keys=False),
+            metrics_exporter.MAPPING_KEY: metrics_exporter.mapping_config(),
             **({git_bundle.FETCH_SCRIPT_KEY: git_bundle.fetch_script()} if git_bundle.is_git_bundle(spec.settings)
                else {}),
             **iap_sign_in.config_map_data(spec.settings),

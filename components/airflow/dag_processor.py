@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .deployment import always_on_pod_annotations
-from .pod import git_bundle, migrations_wait, shutdown
+from .pod import git_bundle, metrics_exporter, migrations_wait, shutdown
 from .pod.airflow_processes import dag_processor_container
 from .pod.cloud_sql_proxy import cloud_sql_proxy_container
 from .pod.maintenance import maintenance_container
@@ -53,9 +53,11 @@ def dag_processor_deployment(spec: WorkloadSpec) -> Optional[dict]:
                     "terminationGracePeriodSeconds": shutdown.GRACE_PERIOD_SECONDS,
                     "initContainers": [cloud_sql_proxy_container(spec),
                                        migrations_wait.wait_for_migrations_container(spec)],
-                    "containers": [git_bundle.git_bundle_container(spec, dag_processor_container(spec),
-                                                                   fetches=True),
-                                   git_bundle.git_bundle_container(spec, maintenance_container(spec))],
+                    # No exporter of its own: it sends to the `airflow` pods' (metrics_exporter.py).
+                    "containers": [git_bundle.git_bundle_container(
+                        spec, metrics_exporter.via_service(spec, dag_processor_container(spec)), fetches=True),
+                                   git_bundle.git_bundle_container(
+                                       spec, metrics_exporter.via_service(spec, maintenance_container(spec)))],
                     "volumes": pod_volumes(spec),
                 },
             },

@@ -15,6 +15,7 @@ from .pod.airflow_processes import (api_server_container, dag_processor_containe
 from .pod.cloud_sql_proxy import cloud_sql_proxy_container
 from .pod.git_sync import git_sync_container
 from .pod.maintenance import maintenance_container
+from .pod.metrics_exporter import metrics_exporter_container
 from .pod.shared import pod_security, pod_volumes
 from .workload_spec import AIRFLOW_KSA, DEPLOYMENT_NAME, WorkloadSpec, labels, metadata, selector
 
@@ -46,8 +47,8 @@ def always_on_pod_annotations(spec: WorkloadSpec) -> dict:
 
 
 def deployment(spec: WorkloadSpec) -> dict:
-    """The design's single Deployment: scheduler, UI, dag-processor, triggerer, maintenance, git-sync
-    and the Cloud SQL Auth Proxy as a native sidecar. In git-bundle mode without git-sync, and without
+    """The design's single Deployment: scheduler, UI, dag-processor, triggerer, maintenance, git-sync,
+    the metrics exporter and the Cloud SQL Auth Proxy as a native sidecar. In git-bundle mode without git-sync, and without
     the dag-processor, which then runs once for all replicas (dag_processor.py)."""
     component = "airflow"
     git_sync = not git_bundle.is_git_bundle(spec.settings)
@@ -84,6 +85,7 @@ def deployment(spec: WorkloadSpec) -> dict:
                             triggerer_container(spec),
                             maintenance_container(spec))),
                         *([git_sync_container(spec)] if git_sync else []),
+                        metrics_exporter_container(spec),
                     ],
                     "volumes": pod_volumes(spec),
                 },

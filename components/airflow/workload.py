@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ..common import child_options, type_token
-from . import access
+from . import access, scraping
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
 from .front_door import OBJECTS as FRONT_DOOR_OBJECTS
@@ -38,6 +38,8 @@ KINDS = {
     "Deployment": (k8s.apps.v1.Deployment, ("metadata", "spec")),
     "Job": (k8s.batch.v1.Job, ("metadata", "spec")),
     "CronJob": (k8s.batch.v1.CronJob, ("metadata", "spec")),
+    # Managed Service for Prometheus's CRD (scraping.py); GKE installs it with managed collection.
+    "PodMonitoring": (k8s.apiextensions.CustomResource, ("metadata", "spec")),
 }
 
 
@@ -195,6 +197,9 @@ class AirflowWorkload(pulumi.ComponentResource):
                           after_namespace + workload_inputs)
         self._declare(f"{name}-ui", "Service", spec.apply(access.ui_service), opts, after_namespace)
         self._declare(f"{name}-api", "Service", spec.apply(access.api_service), opts, after_namespace)
+        self._declare(f"{name}-statsd", "Service", spec.apply(access.statsd_service), opts, after_namespace)
+        self._declare(f"{name}-pod-monitoring", "PodMonitoring", spec.apply(scraping.pod_monitoring), opts,
+                      after_namespace)
         if settings.front_door.enabled:
             self._declare_front_door(name, spec, args["front_door"], opts, after_namespace)
         if settings.metadata_retention_days > 0:
@@ -233,5 +238,8 @@ class AirflowWorkload(pulumi.ComponentResource):
     def _declare(self, resource_name: str, kind: str, manifest: pulumi.Output[dict],
                  opts: Optional[pulumi.ResourceOptions], depends_on: Optional[list] = None) -> pulumi.CustomResource:
         cls, fields = KINDS[kind]
-        return cls(resource_name, **{_snake(f): manifest[f] for f in fields},
+        # A custom resource's type token is built from these two, so they must be plain strings.
+        custom = ({"api_version": scraping.API_VERSION, "kind": kind}
+                  if cls is k8s.apiextensions.CustomResource else {})
+        return cls(resource_name, **custom, **{_snake(f): manifest[f] for f in fields},
                    opts=child_options(self, opts, depends_on=depends_on or []))

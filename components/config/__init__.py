@@ -14,7 +14,7 @@ from .cluster import CLUSTER_MODES, MIN_KUBERNETES_MINOR, RELEASE_CHANNELS
 from .database import POSTGRES_VERSIONS
 from .reader import PROJECT, ConfigError, PulumiConfigSource
 from .settings import (AIRFLOW_VERSION, CLOUD_SQL_PROXY_IMAGE, DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES,
-                       GIT_SYNC_IMAGE, KUBERNETES_SCHEMA_VERSION, AirflowSettings, ClusterSettings,
+                       GIT_SYNC_IMAGE, KUBERNETES_SCHEMA_VERSION, STATSD_EXPORTER_IMAGE, AirflowSettings, ClusterSettings,
                        ContainerResources, DatabaseSettings, FrontDoorSettings, NetworkSettings, PauseSettings,
                        RegistrySettings, StackConfig)
 from .stack import ENVIRONMENTS, load_stack_config
@@ -22,7 +22,7 @@ from .stack import ENVIRONMENTS, load_stack_config
 __all__ = [
     "AIRFLOW_VERSION", "CLOUD_SQL_PROXY_IMAGE", "CLUSTER_MODES", "DAG_SOURCES", "DEFAULT_AIRFLOW_IMAGE",
     "DEFAULT_RESOURCES", "ENVIRONMENTS", "GIT_SYNC_IMAGE", "GIT_SYNC_ONLY_KEYS", "KUBERNETES_SCHEMA_VERSION",
-    "MIN_KUBERNETES_MINOR", "POSTGRES_VERSIONS", "PROJECT", "RELEASE_CHANNELS", "SERVICE_TYPES",
+    "MIN_KUBERNETES_MINOR", "POSTGRES_VERSIONS", "PROJECT", "RELEASE_CHANNELS", "SERVICE_TYPES", "STATSD_EXPORTER_IMAGE",
     "AirflowSettings", "ClusterSettings", "ConfigError", "ContainerResources", "DatabaseSettings", "FrontDoorSettings",
     "NetworkSettings", "PauseSettings", "PulumiConfigSource", "RegistrySettings", "StackConfig",
     "image_problem", "is_valid_git_url", "load_stack_config", "_quantity",

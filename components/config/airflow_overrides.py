@@ -60,6 +60,13 @@ OWNED: Mapping[str, str] = {
     "dag_processor.dag_bundle_storage_path": f"{_FIXED} (the bundle's checkout in the pod's volume)",
     "secrets.backend": "airflow-gke:secretsBackend",
     "secrets.backend_kwargs": "airflow-gke:secretsBackend and airflow-gke:secretsPrefix",
+    # components/airflow/pod/metrics_exporter.py: the exporter's mapping reads these names and tags
+    "metrics.statsd_on": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
+    "metrics.statsd_host": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
+    "metrics.statsd_port": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
+    "metrics.statsd_prefix": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
+    "metrics.statsd_influxdb_enabled": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
+    "metrics.legacy_names_on": f"{_FIXED} (StatsD to the metrics-exporter sidecar or the airflow-statsd Service; docs/operations.md)",
 }
 _SECTION_KEY = re.compile(r"^([a-z][a-z0-9_.]*)\.([a-z][a-z0-9_]*)$")
 

@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
+from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE, max_connections
 from .schedule import ActiveHours
 
 # Airflow 3 release pinned by the default image, the integration tests and image/Dockerfile.
@@ -16,6 +16,9 @@ AIRFLOW_VERSION = "3.3.2"
 DEFAULT_AIRFLOW_IMAGE = f"apache/airflow:{AIRFLOW_VERSION}-python3.12"
 GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.7.1"
 CLOUD_SQL_PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"
+# Turns Airflow's StatsD lines into Prometheus metrics (components/airflow/pod/metrics_exporter.py); the
+# image runs as `nobody` (prometheus/statsd_exporter Dockerfile: USER nobody).
+STATSD_EXPORTER_IMAGE = "prom/statsd-exporter:v0.28.0"
 
 # The one Kubernetes version the rendered manifests are validated against (kubernetes-validate, in the unit
 # and integration tests) when no kubernetesVersion is pinned: the minor the channels serve today.
@@ -86,6 +89,11 @@ class DatabaseSettings(_ComponentArgs):
         # The component takes a name -> value map (a schema-friendly type); the settings keep hashable pairs.
         return {**super().as_args(), "flags": dict(self.flags)}
 
+    @property
+    def max_connections(self) -> Optional[int]:
+        """The instance's max_connections (flag or the tier's default); None for an unknown tier."""
+        return max_connections(self.tier, dict(self.flags))
+
 
 @dataclass(frozen=True)
 class RegistrySettings(_ComponentArgs):
@@ -120,6 +128,8 @@ DEFAULT_RESOURCES: Mapping[str, ContainerResources] = {
     "maintenance": ContainerResources("10m", "64Mi", "100m", "512Mi"),
     "cloud-sql-proxy": ContainerResources("50m", "64Mi", "250m", "128Mi"),
     "git-sync": ContainerResources("20m", "64Mi", "200m", "256Mi"),
+    # A Go process holding a few hundred series: tens of MiB (docs/operations.md, "Metrics").
+    "metrics-exporter": ContainerResources("10m", "32Mi", "100m", "64Mi"),
     "migrations": ContainerResources("250m", "512Mi", "1", "1Gi"),
     "worker": ContainerResources("250m", "512Mi", "1", "1Gi"),
 }
@@ -214,6 +224,7 @@ class StackConfig:
     logs_force_destroy: bool
     airflow: AirflowSettings
     labels: Mapping[str, str] = field(default_factory=dict)
+    alert_emails: tuple[str, ...] = ()  # who the alert policies notify; empty: nobody (the preview warns)
     pause: PauseSettings = field(default_factory=PauseSettings)
 
     @property

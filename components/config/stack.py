@@ -24,6 +24,15 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# What Cloud Monitoring takes as an email channel's address: one mailbox, no display name.
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _parse_emails(raw) -> tuple[str, ...]:
+    emails = tuple(str(e).strip() for e in _parse_list(raw))
+    if any(not _EMAIL.match(e) for e in emails) or len(set(emails)) != len(emails):
+        raise ValueError(raw)
+    return emails
 
 
 def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackConfig:
@@ -88,6 +97,10 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
                   'a JSON list of config key names, e.g. ["namePrefix"]', "",
                   fix=reader.path_fix("acknowledgeReplace[0]", "namePrefix"))
 
+    alert_emails = reader.parsed("alertEmails", (), _parse_emails,
+                                 'a JSON list of distinct e-mail addresses, e.g. ["oncall@example.com"]', "",
+                                 fix=reader.path_fix("alertEmails[0]", "oncall@example.com"))
+
     if reader.problems:
         raise ConfigError(reader.problems)
     return StackConfig(
@@ -103,5 +116,6 @@ def load_stack_config(source=None, deploying: Optional[bool] = None) -> StackCon
         logs_force_destroy=logs_force_destroy,
         airflow=airflow,
         labels={"app": "airflow", "environment": environment, "managed-by": "pulumi"},
+        alert_emails=alert_emails,
         pause=pause,
     )

@@ -21,6 +21,7 @@ LAYERS = [
     {"components.airflow.config_map", "components.airflow.deployment", "components.airflow.dag_processor",
      "components.airflow.jobs", "components.airflow.pod_cleanup", "components.airflow.access", "components.airflow.connections",
      "components.airflow.front_door", "components.airflow.fernet"},
+    {"components.airflow.scraping"},  # the PodMonitoring: selects the pods access.py's policies open
     {"components.airflow.workload"},
 ]
 

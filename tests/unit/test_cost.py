@@ -31,8 +31,8 @@ def rows(capture: Capture, item_prefix: str) -> list:
 
 
 def dev_node_hourly() -> float:
-    rates = US["custom_machine_rates"]["e2"]  # dev runs e2-custom-2-5120
-    return 2 * rates["vcpu_per_hour"]["usd"] + 5 * rates["memory_gib_per_hour"]["usd"]
+    rates = US["custom_machine_rates"]["e2"]  # dev runs e2-custom-2-4864
+    return 2 * rates["vcpu_per_hour"]["usd"] + 4.75 * rates["memory_gib_per_hour"]["usd"]
 
 
 def flow_logs_per_node() -> float:
@@ -42,7 +42,7 @@ def flow_logs_per_node() -> float:
 
 
 def dev_node_monthly() -> float:
-    return (dev_node_hourly() * HOURS + 30 * US["disks_per_gib_month"]["pd-balanced"]["usd"]
+    return (dev_node_hourly() * HOURS + 20 * US["disks_per_gib_month"]["pd-balanced"]["usd"]
             + US["network"]["nat_gateway_per_vm_hour"]["usd"] * HOURS + flow_logs_per_node())
 
 
@@ -173,11 +173,11 @@ def test_dev_idle_cost_within_goal(dev_total):
 def test_custom_machine_type_is_priced_per_vcpu_and_gib(dev, dev_total):
     rates = US["custom_machine_rates"]["e2"]
     pool = next(r for r in dev.of_type("gcp:container/nodePool:NodePool"))
-    assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-5120"
-    node, = rows(dev, "nodes (e2-custom-2-5120)")
+    assert pool.inputs["nodeConfig"]["machineType"] == "e2-custom-2-4864"
+    node, = rows(dev, "nodes (e2-custom-2-4864)")
     assert node.monthly_usd == pytest.approx(dev_node_hourly() * HOURS)
     bigger = run_stack("dev", nodeMachineType="e2-custom-2-8192")
-    assert monthly(bigger) - dev_total == pytest.approx(3 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
+    assert monthly(bigger) - dev_total == pytest.approx(3.25 * rates["memory_gib_per_hour"]["usd"] * HOURS, abs=0.01)
 
 
 @pytest.mark.parametrize("shape, why", [("e2-custom-3-4096", "even number of vCPUs"),
@@ -265,8 +265,8 @@ def test_a_pod_too_big_for_the_node_is_called_out(dev):
                                               '"memoryLimit": "6Gi"}}')
     deployments = [m for _, m in big.kubernetes_objects() if m["kind"] == "Deployment"]
     (_, _, requests), = always_on_pods(deployments)
-    machine = machine_price(US, "e2-custom-2-5120", big.resources[0], "nodeMachineType")
+    machine = machine_price(US, "e2-custom-2-4864", big.resources[0], "nodeMachineType")
     assert not requests.fits_in(gke_allocatable(machine["vcpu"], machine["memory_gib"]))
     notes = estimate(big, PRICES).notes
-    assert any("will not schedule" in note and "e2-custom-2-5120" in note for note in notes), notes
+    assert any("will not schedule" in note and "e2-custom-2-4864" in note for note in notes), notes
     assert not any("will not schedule" in note for note in estimate(dev, PRICES).notes)

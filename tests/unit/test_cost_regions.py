@@ -36,14 +36,15 @@ def row(capture: Capture, item: str):
 
 def dev_paused_by_hand() -> float:
     """What a paused dev keeps paying, from its shape: 10 GiB SSD, 1 GiB backups, one NAT IP, the image,
-    the bucket's logs (30 days kept + 7 soft-deleted), 10 kept image versions, the cluster fee net of the free tier (zonal: $0)."""
+    the bucket's logs (30 days kept + 7 soft-deleted), 10 kept image versions, the cluster fee net of the free tier (zonal: $0),
+    and its one alert condition (billed whether or not anything runs)."""
     sql, storage = US["cloud_sql"], US["storage"]
     registry = storage["artifact_registry_per_gib_month"]
     image = ASSUME["registry_image_gib"] + (10 - 1) * ASSUME["registry_changed_gib_per_version"] - registry["free_gib"]
     logs = (30 + 7) * ASSUME["task_logs_gib_per_day"] * storage["standard_per_gib_month"]["usd"]
     return (10 * sql["storage_per_gib_month"]["PD_SSD"]["usd"] + ASSUME["database_data_gib"] * sql["backup_per_gib_month"]["usd"]
             + ASSUME["nat_ips"] * US["network"]["nat_ip_per_hour"]["usd"] * HOURS
-            + image * registry["usd"] + logs)
+            + image * registry["usd"] + logs + PRICES["monitoring"]["alert_condition_per_month"]["usd"])
 
 
 # -- region -----------------------------------------------------------------------------------------
@@ -60,8 +61,8 @@ def test_prod_is_priced_at_europe_west4_and_dev_at_us_central1(dev, prod):
         2 * (sql["vcpu_per_hour"]["usd"] + 3.75 * sql["memory_gib_per_hour"]["usd"]) * HOURS, abs=0.01)
     assert row(prod, "storage (PD_SSD)").unit_usd == sql["storage_per_gib_month"]["PD_SSD"]["usd"] != \
         US["cloud_sql"]["storage_per_gib_month"]["PD_SSD"]["usd"]
-    assert row(dev, "nodes (e2-custom-2-5120)").unit_usd == pytest.approx(
-        2 * us_rates["vcpu_per_hour"]["usd"] + 5 * us_rates["memory_gib_per_hour"]["usd"])
+    assert row(dev, "nodes (e2-custom-2-4864)").unit_usd == pytest.approx(
+        2 * us_rates["vcpu_per_hour"]["usd"] + 4.75 * us_rates["memory_gib_per_hour"]["usd"])
     assert estimate(prod, PRICES).region == "europe-west4" and estimate(dev, PRICES).region == "us-central1"
 
 
@@ -90,8 +91,9 @@ def test_nat_data_flow_logs_and_soft_delete_are_priced_from_stated_assumptions(d
 
 
 def test_front_door_and_monitoring_are_priced_only_when_declared(dev):
-    items = {i.item for i in estimate(dev, PRICES).items}
-    assert not any("front door" in i or "alert" in i for i in items)
+    items = [i.item for i in estimate(dev, PRICES).items]
+    assert not any("front door" in i for i in items)
+    assert sum("alert" in i for i in items) == len(dev.of_type("gcp:monitoring/alertPolicy:AlertPolicy")) == 1
     base = dev.resources[0]
     rule = dataclasses.replace(base, type="gcp:compute/globalForwardingRule:GlobalForwardingRule", name="door",
                                custom=True, raw_inputs={})

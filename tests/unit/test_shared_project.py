@@ -111,6 +111,11 @@ IDENTITIES: dict[str, Callable[[Resource, str], Optional[Identity]]] = {
     # cluster, databases and users in their instance, {network}:{service} (service_networking_connection),
     # grants on the stack's own repository, bucket and accounts.
     "gcp:compute/routerNat:RouterNat": lambda r, p: None,
+    # Monitoring objects get server-assigned ids (projects/P/alertPolicies/ID, dashboards/ID,
+    # notificationChannels/ID): two stacks never collide, whatever their display names.
+    "gcp:monitoring/alertPolicy:AlertPolicy": lambda r, p: None,
+    "gcp:monitoring/dashboard:Dashboard": lambda r, p: None,
+    "gcp:monitoring/notificationChannel:NotificationChannel": lambda r, p: None,
     "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda r, p: None,  # inside its map
     "gcp:container/nodePool:NodePool": lambda r, p: None,
     "gcp:sql/database:Database": lambda r, p: None,

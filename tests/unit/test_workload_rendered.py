@@ -24,7 +24,8 @@ SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 BUCKET = "gcp:storage/bucket:Bucket"
 RANDOM_TYPES = ("random:index/randomPassword:RandomPassword", "random:index/randomId:RandomId")
 
-AIRFLOW_UID, GIT_SYNC_UID, PROXY_UID = 50000, 65533, 65532
+AIRFLOW_UID, GIT_SYNC_UID, PROXY_UID, EXPORTER_UID = 50000, 65533, 65532, 65534
+STATSD_EXPORTER_IMAGE = "prom/statsd-exporter:v0.28.0"
 SECRET_ENV = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY",
               "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
 AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer", "maintenance")
@@ -149,9 +150,9 @@ def test_deployment_has_the_design_containers(request, stack):
     main = containers(pod)
     git_sync = settings(capture).airflow.dag_source == "git-sync"  # git-bundle: Airflow fetches DAGs itself
     if git_sync:
-        assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+        assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync", "metrics-exporter"}
     else:  # the one dag-processor runs in a Deployment of its own (components/airflow/dag_processor.py)
-        assert set(main) == set(AIRFLOW_CONTAINERS) - {"dag-processor"}
+        assert set(main) == set(AIRFLOW_CONTAINERS) - {"dag-processor"} | {"metrics-exporter"}
         main.update(containers(find(capture, "Deployment", "airflow-dag-processor")["spec"]["template"]["spec"]))
     image = settings(capture).airflow.image
     for name in AIRFLOW_CONTAINERS:
@@ -286,6 +287,8 @@ def test_every_container_is_hardened_and_sized(request, stack):
                 uid = GIT_SYNC_UID
             elif "/cloud-sql-proxy:" in container["image"]:
                 uid = PROXY_UID
+            elif container["image"] == STATSD_EXPORTER_IMAGE:
+                uid = EXPORTER_UID
             else:
                 pytest.fail(f"{kind}/{name}: unexpected image {container['image']}")
             seen.add(uid)
@@ -299,7 +302,7 @@ def test_every_container_is_hardened_and_sized(request, stack):
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}, (kind, name)
             assert security["readOnlyRootFilesystem"] is True, (kind, name)
     git_sync = settings(capture).airflow.dag_source == "git-sync"
-    assert seen == {AIRFLOW_UID, PROXY_UID, *([GIT_SYNC_UID] if git_sync else [])}
+    assert seen == {AIRFLOW_UID, PROXY_UID, EXPORTER_UID, *([GIT_SYNC_UID] if git_sync else [])}
 
 
 # --- environment and secrets --------------------------------------------------------------------
@@ -504,6 +507,10 @@ def test_rbac_lets_the_airflow_ksa_launch_pods(dev):
 
 # --- network ---------------------------------------------------------------------------------
 
+# The exporter's /metrics (9102, GMP's collectors) and StatsD (UDP 9125, the namespace's Airflow pods).
+METRICS_PORTS = {("TCP", 9102), ("UDP", 9125)}
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_network_policies(request, stack):
     capture = request.getfixturevalue(stack)
@@ -512,15 +519,24 @@ def test_network_policies(request, stack):
     assert len(deny) == 1
     assert deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
     pod_labels = find(capture, "Deployment", "airflow")["spec"]["template"]["metadata"]["labels"]
-    opened = set()
+    opened, from_some = set(), set()
     for policy in policies:
         selector = policy["spec"]["podSelector"]
-        assert set(selector) <= {"matchLabels"}
-        if selector.get("matchLabels", {}).items() <= pod_labels.items():
+        assert set(selector) <= {"matchLabels", "matchExpressions"}
+        expressions_match = all(e["operator"] == "In" and pod_labels.get(e["key"]) in e["values"]
+                                for e in selector.get("matchExpressions", []))
+        if selector.get("matchLabels", {}).items() <= pod_labels.items() and expressions_match:
             for rule in policy["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{policy['metadata']['name']} opens every port of the Airflow pods"
-                opened |= {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
-    assert opened == {("TCP", 8080), ("TCP", 8794)}  # the API/UI; trigger logs (Airflow pods only: test_pod_bounds)
+                ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+                opened |= ports
+                if ports & METRICS_PORTS:  # to named sources only: GMP's collectors, the namespace's Airflow pods
+                    from_some |= ports
+                    assert rule.get("from") and all(f.get("namespaceSelector") or f["podSelector"].get("matchLabels")
+                                                    for f in rule["from"]), policy["metadata"]["name"]
+    # the API/UI; trigger logs (Airflow pods only: test_pod_bounds); metrics
+    assert opened == {("TCP", 8080), ("TCP", 8794)} | METRICS_PORTS
+    assert from_some == METRICS_PORTS
 
 
 # --- availability ----------------------------------------------------------------------------
@@ -638,7 +654,7 @@ def test_deployment_pod_annotations_are_plain_and_stable(dev):
 # --- namespace and labels -------------------------------------------------------------------------
 
 NAMESPACED = {"ServiceAccount", "ConfigMap", "Secret", "Service", "Role", "RoleBinding", "NetworkPolicy",
-              "PodDisruptionBudget", "Deployment", "Job", "CronJob"}
+              "PodDisruptionBudget", "Deployment", "Job", "CronJob", "PodMonitoring"}
 
 
 @pytest.mark.parametrize("fixture, overrides", [("dev", {}), ("prod", {}), ("custom", CUSTOM)])

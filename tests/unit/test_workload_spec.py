@@ -35,7 +35,7 @@ DAGS_REPO = "https://git.example.com/acme/dags.git"
 AIRFLOW_CONTAINERS = ("scheduler", "api-server", "dag-processor", "triggerer", "maintenance")
 SECRET_ENV = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY",
               "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
-UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532}
+UID = {"git-sync": 65533, "git-sync-init": 65533, "cloud-sql-proxy": 65532, "metrics-exporter": 65534}
 
 
 def make_spec(**overrides) -> WorkloadSpec:
@@ -102,7 +102,7 @@ def test_deployment_runs_the_design_containers_with_their_commands(spec):
     assert rendered["kind"] == "Deployment" and rendered["metadata"]["name"] == "airflow"
     pod = pod_spec_of(rendered)
     main = containers(pod)
-    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync"}
+    assert set(main) == {*AIRFLOW_CONTAINERS, "git-sync", "metrics-exporter"}
     assert relayed_airflow_command(main["scheduler"])[:2] == ["airflow", "scheduler"]
     assert relayed_airflow_command(main["api-server"])[:2] == ["airflow", "api-server"]
     assert relayed_airflow_command(main["dag-processor"])[:2] == ["airflow", "dag-processor"]
@@ -350,9 +350,17 @@ def test_pod_launcher_role_and_binding(spec):
     assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == NAMESPACE
 
 
+# The exporter's /metrics (9102, GMP's collectors) and StatsD (UDP 9125, the namespace's Airflow pods).
+METRICS_PORTS = {("TCP", 9102), ("UDP", 9125)}
+
+
 def selects(policy: dict, pod_labels: dict) -> bool:
     selector = policy["spec"]["podSelector"]
-    assert set(selector) <= {"matchLabels"}, "matchExpressions are not evaluated by this test"
+    assert set(selector) <= {"matchLabels", "matchExpressions"}
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", "only In expressions are evaluated by this test"
+        if pod_labels.get(expression["key"]) not in expression["values"]:
+            return False
     return selector.get("matchLabels", {}).items() <= pod_labels.items()
 
 
@@ -361,17 +369,21 @@ def test_network_policies_deny_by_default_and_open_only_8080_and_trigger_logs_to
     deny = [p for p in policies if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"] and not deny[0]["spec"].get("ingress")
     pod_labels = deployment(spec)["spec"]["template"]["metadata"]["labels"]
-    opened = set()
+    opened, from_some = set(), set()
     for policy in policies:
         if selects(policy, pod_labels):
             assert "Ingress" in policy["spec"]["policyTypes"]
             for rule in policy["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{policy['metadata']['name']} opens every port"
-                opened |= {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+                ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+                opened |= ports
                 if any(p["port"] == 8794 for p in rule["ports"]):  # trigger logs: Airflow pods only
                     assert all(selects({"spec": f}, pod_labels) and set(f) == {"podSelector"}
                                for f in rule["from"]), policy["metadata"]["name"]
-    assert opened == {("TCP", 8080), ("TCP", 8794)}
+                if ports & METRICS_PORTS:  # metrics: GMP's collectors or named Airflow pods, never everyone
+                    assert rule.get("from") and all(f.get("namespaceSelector") or f["podSelector"].get("matchLabels")
+                                                    for f in rule["from"]), policy["metadata"]["name"]
+    assert opened == {("TCP", 8080), ("TCP", 8794)} | METRICS_PORTS
 
 
 def test_replicas_pdb_and_rollout():

@@ -11,7 +11,7 @@ from ...config import AirflowSettings
 from ...config.connection_budget import API_SERVER_WORKERS
 from ..workload_spec import (AIRFLOW_CFG_PATH, API_PORT, DAGS_MOUNT, POD_TEMPLATE_PATH, SECRET_KEYS, SECRET_NAME,
                              WorkloadSpec)
-from . import iap_sign_in, shutdown
+from . import iap_sign_in, metrics_exporter, shutdown
 from .settings_env import secrets_backend_env, user_settings_env
 from .shared import (AIRFLOW_UID, LOGS_DIR, container_security, env_var, exec_probe, http_probe, image_pull_policy,
                      secret_env)
@@ -87,6 +87,7 @@ def airflow_env(spec: WorkloadSpec, container: str = "") -> list[dict]:
         env_var("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", spec.settings.dag_reparse_seconds),
         env_var("AIRFLOW__API__EXPOSE_CONFIG", "False"),
         *long_running_env(spec.settings),
+        *metrics_exporter.in_pod_statsd_env(),
         *secrets_backend_env(spec.settings),  # not on task pods: they ask the execution API (settings_env.py)
         *iap_sign_in.sign_in_env(spec.settings),
     ]

@@ -26,6 +26,9 @@ def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
             "--private-ip",
             "--structured-logs",
             "--health-check",
+            # /metrics beside the health checks on the same port, for the PodMonitoring (scraping.py):
+            # https://github.com/GoogleCloudPlatform/cloud-sql-proxy#flags (--prometheus, --http-port)
+            "--prometheus",
             "--http-address=0.0.0.0",
             f"--http-port={PROXY_HEALTH_PORT}",
             "--exit-zero-on-sigterm",

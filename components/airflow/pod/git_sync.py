@@ -35,6 +35,8 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
         env.append(env_var("GITSYNC_ONE_TIME", "true"))
     else:
         env.append(env_var("GITSYNC_HTTP_BIND", f"0.0.0.0:{GIT_SYNC_HTTP_PORT}"))
+        # /metrics on the same port (git-sync --http-metrics), scraped by the PodMonitoring (scraping.py).
+        env.append(env_var("GITSYNC_HTTP_METRICS", "true"))
     if spec.settings.git_credentials_kind == "token":
         env += [secret_env("GITSYNC_USERNAME", GIT_SECRET_NAME, "username"),
                 secret_env("GITSYNC_PASSWORD", GIT_SECRET_NAME, "token")]

@@ -8,7 +8,7 @@ fetches the commit the DAG run was parsed at (git_bundle.py)."""
 from __future__ import annotations
 
 from ..workload_spec import WORKER_KSA, WORKER_LOG_SERVER_PORT, WorkloadSpec, labels
-from . import git_bundle, iap_sign_in
+from . import git_bundle, iap_sign_in, metrics_exporter
 from .airflow_processes import airflow_container, airflow_mounts, shared_airflow_settings
 from .git_sync import git_sync_container
 from .shared import env_var, pod_security, pod_volumes
@@ -16,7 +16,8 @@ from .shared import env_var, pod_security, pod_volumes
 
 def task_container(spec: WorkloadSpec) -> dict:
     """The `base` container the executor runs the task in (it supplies the args)."""
-    base = airflow_container(spec, "base", [], "worker", env=shared_airflow_settings(spec))
+    base = airflow_container(spec, "base", [], "worker",
+                             env=[*shared_airflow_settings(spec), *metrics_exporter.service_statsd_env(spec)])
     base["volumeMounts"] = [*airflow_mounts(with_pod_template=False), *iap_sign_in.module_mounts(spec.settings)]
     base["ports"] = [{"name": "worker-logs", "containerPort": WORKER_LOG_SERVER_PORT, "protocol": "TCP"}]
     base["env"].append(env_var("HOME", "/tmp"))  # pip, dbt & co. write to $HOME; the root filesystem is read-only

@@ -71,8 +71,8 @@ airflow = AirflowWorkload(name, {
     pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[workload_identity]))  # bindings before pods
 monitoring = Monitoring(f"{name}-monitoring", {
     "project": project, "cluster_name": cluster.name, "namespace": cfg.airflow.namespace,
-    "sql_instance_name": database.instance_name, "max_connections": cfg.database.max_connections,
-    "alert_emails": cfg.alert_emails, "title": f"{name} {cfg.environment}"}, after_apis)
+    "sql_instance_name": database.instance_name, "alert_emails": cfg.alert_emails, "title": f"{name} {cfg.environment}",
+    **({"max_connections": cfg.database.max_connections} if cfg.database.max_connections else {})}, after_apis)
 if cfg.airflow.ui_access:  # IAP lets these members through; the api-server maps them to Airflow roles
     UiAccess(f"{name}-ui-access", {"project": project, "access": dict(cfg.airflow.ui_access),
                                    "host": ui.ui_host}, after_apis)

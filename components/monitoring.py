@@ -3,9 +3,7 @@
 One alert policy with one PromQL condition ORs every check (monitoring_specs.py); its documentation, and at
 length docs/operations.md ("Alerts"), says what each check means and the first three things to check."""
 
-from __future__ import annotations
-
-from typing import Optional, Sequence, TypedDict
+from typing import NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -26,8 +24,8 @@ class MonitoringArgs(TypedDict):
     """Kubernetes namespace of the Airflow workload."""
     sql_instance_name: pulumi.Input[str]
     """Cloud SQL instance name (Cloud SQL metrics' database_id is PROJECT:INSTANCE)."""
-    max_connections: Optional[int]
-    """The tier's max_connections (components/config/connection_budget.py); None: no connection alert."""
+    max_connections: NotRequired[int]
+    """The tier's max_connections (components/config/connection_budget.py); unset: no connection alert."""
     alert_emails: Sequence[str]
     """Addresses every policy notifies (one email channel each); empty: nobody is told, and a warning says so."""
     title: str
@@ -36,8 +34,11 @@ class MonitoringArgs(TypedDict):
 
 class Monitoring(pulumi.ComponentResource):
     dashboard_id: pulumi.Output[str]
-    alert_policy_names: list[pulumi.Output[str]]
-    notification_channel_ids: list[pulumi.Output[str]]
+    """Id of the Cloud Monitoring dashboard."""
+    alert_policy_names: pulumi.Output[list[str]]
+    """Resource names of the alert policies (one: every check in one condition)."""
+    notification_channel_ids: pulumi.Output[list[str]]
+    """Ids of the e-mail notification channels (one per alertEmails address)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(type_token("Monitoring"), name, {}, opts)
@@ -53,12 +54,12 @@ class Monitoring(pulumi.ComponentResource):
         dashboard = gcp.monitoring.Dashboard(
             f"{name}-dashboard", project=args["project"],
             dashboard_json=scope.apply(lambda s: dashboard_json(f"Airflow ({args['title']})", s,
-                                                                 args["max_connections"])),
+                                                                 args.get("max_connections"))),
             opts=child_options(self, opts))
         # ONE policy with ONE condition: Cloud Monitoring bills $1.50 a month per condition, paused or not
         # (https://cloud.google.com/monitoring/alerts/cost-control recommends consolidating); the `check` label
         # of each series says which check fired (monitoring_specs.alert_query).
-        found = scope.apply(lambda s: checks(s, args["max_connections"]))
+        found = scope.apply(lambda s: checks(s, args.get("max_connections")))
         policy = gcp.monitoring.AlertPolicy(
             f"{name}-alerts", project=args["project"], combiner="OR", severity="ERROR",
             display_name=f"{args['title']}: Airflow checks",
@@ -75,8 +76,8 @@ class Monitoring(pulumi.ComponentResource):
             opts=child_options(self, opts))
 
         self.dashboard_id = dashboard.id
-        self.alert_policy_names = [policy.name]
-        self.notification_channel_ids = [c.id for c in channels]
+        self.alert_policy_names = pulumi.Output.all(policy.name)
+        self.notification_channel_ids = pulumi.Output.all(*[c.id for c in channels])
         self.register_outputs({"dashboard_id": self.dashboard_id, "alert_policy_names": self.alert_policy_names,
                                "notification_channel_ids": self.notification_channel_ids})
 

@@ -15,6 +15,7 @@ from .database import Database
 from .frontdoor import FrontDoor
 from .identity import Identity, WorkloadIdentityBindings
 from .logs import LogsBucket
+from .monitoring import Monitoring
 from .network import Network
 from .registry import Registry
 from .schedule import ActiveHoursSchedule
@@ -23,7 +24,7 @@ from .ui_access import UiAccess
 
 DISTRIBUTION = "airflow-gke-components"  # pyproject.toml [project] name
 COMPONENTS = (Network, Database, Cluster, Registry, Identity, WorkloadIdentityBindings, LogsBucket,
-              ProjectServices, CiIdentity, FrontDoor, ActiveHoursSchedule, AirflowWorkload, UiAccess)
+              ProjectServices, CiIdentity, FrontDoor, ActiveHoursSchedule, AirflowWorkload, UiAccess, Monitoring)
 
 
 def package_version() -> str:

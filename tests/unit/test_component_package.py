@@ -21,7 +21,8 @@ from components.package import COMPONENTS
 
 # Written out, so that dropping a component from the package is a visible change of this list.
 EXPECTED = {"Network", "Database", "Cluster", "Registry", "Identity", "WorkloadIdentityBindings", "LogsBucket",
-            "ProjectServices", "CiIdentity", "FrontDoor", "ActiveHoursSchedule", "AirflowWorkload", "UiAccess"}
+            "ProjectServices", "CiIdentity", "FrontDoor", "ActiveHoursSchedule", "AirflowWorkload", "UiAccess",
+            "Monitoring"}
 
 
 def undocumented(result) -> list[str]:

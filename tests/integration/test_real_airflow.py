@@ -232,7 +232,7 @@ def test_new_and_changed_dag_visible_within_bound(running, rendered):
 # Metadata clean-up CronJob -----------------------------------------------------------------------
 
 def test_db_cleanup_cronjob_purges_only_old_metadata(rendered, database, admin_runs):
-    pod = make_pod(rendered, "CronJob", None, "db-cleanup")
+    pod = make_pod(rendered, "CronJob", "airflow-db-cleanup", "db-cleanup")
     psql("insert into log (dttm, event, extra) values (now() - interval '400 days', 'airflow-gke-old', 'x'), "
          "(now() - interval '1 day', 'airflow-gke-recent', 'x')", database["name"])
     result = pod.run("db-clean", {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False"}, timeout=300)

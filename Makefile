@@ -64,7 +64,7 @@ unit: venv .venv-checkov/.installed
 ## Whole suite: unit + checkov scan + real PostgreSQL and real Airflow
 test: venv tool-venvs postgres
 	@echo "==> pytest: the whole suite, unit then real PostgreSQL and Airflow (~10 min on 2 cores; a dot per test)"
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 ## Lint .github/ (actionlint + shellcheck, pinned in requirements.txt); also part of `make unit`/`make test`
 lint-workflows: venv

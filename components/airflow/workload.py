@@ -20,7 +20,7 @@ from .deployment import deployment
 from .jobs import admin_checksum, db_cleanup_cronjob, migration_job
 from .pod_cleanup import pod_cleanup_cronjob
 from .workload_args import AirflowSettingsArgs, settings_from_args
-from .pod import git_bundle
+from .pod import git_bundle, iap_sign_in
 from .workload_spec import (ADMIN_PASSWORD_KEY, AIRFLOW_KSA, GIT_KNOWN_HOSTS_PATH, GIT_SECRET_NAME, GIT_SSH_KEY_PATH,
                             SECRET_KEYS, SECRET_NAME, UI_SERVICE_NAME, WORKER_KSA, WorkloadSpec, execution_api_url,
                             metadata)
@@ -177,6 +177,15 @@ class AirflowWorkload(pulumi.ComponentResource):
                 type="Opaque", string_data=pulumi.Output.secret(git_data),
                 opts=child_options(self, opts, depends_on=after_namespace)))
 
+        front_door_inputs = list(after_namespace)
+        if iap_sign_in.uses_custom_oauth_client(settings):
+            # Read by GKE's Gateway controller (named in the GCPBackendPolicy), not mounted by any pod.
+            front_door_inputs.append(k8s.core.v1.Secret(
+                f"{name}-iap-oauth-client",
+                metadata=spec.apply(lambda s: metadata(s, iap_sign_in.OAUTH_SECRET_NAME, "ui")), type="Opaque",
+                string_data=pulumi.Output.secret(settings.iap_client_secret.apply(
+                    lambda secret: {iap_sign_in.OAUTH_SECRET_KEY: secret})),
+                opts=child_options(self, opts, depends_on=after_namespace)))
         workload_inputs.append(self._declare(f"{name}-config", "ConfigMap", spec.apply(config_map),
                                              opts, after_namespace))
         self._declare(f"{name}-pod-launcher", "Role", spec.apply(access.pod_launcher_role), opts, after_namespace)
@@ -201,7 +210,7 @@ class AirflowWorkload(pulumi.ComponentResource):
         self._declare(f"{name}-pod-monitoring", "PodMonitoring", spec.apply(scraping.pod_monitoring), opts,
                       after_namespace)
         if settings.front_door.enabled:
-            self._declare_front_door(name, spec, args["front_door"], opts, after_namespace)
+            self._declare_front_door(name, spec, args["front_door"], opts, front_door_inputs)
         if settings.metadata_retention_days > 0:
             self._declare(f"{name}-db-cleanup", "CronJob", spec.apply(db_cleanup_cronjob), opts,
                           after_namespace + workload_inputs + [migrations])

@@ -110,18 +110,25 @@ class AirflowSettingsArgs(TypedDict):
     """Airflow settings, `section.key` -> value text (e.g. `core.parallelism` -> `64`)."""
     ui_access: NotRequired[Mapping[str, Sequence[str]]]
     """IAP sign-in: Airflow role (Viewer, User, Op, Admin) -> IAM members; missing or empty: passwords only."""
+    iap_client_id: NotRequired[str]
+    """IAP's own OAuth 2.0 client id (with iap_client_secret); missing: the Google-managed client."""
+    iap_client_secret: NotRequired[pulumi.Input[str]]
+    """The secret of iap_client_id (stored in a Kubernetes Secret the GCPBackendPolicy names)."""
     front_door: NotRequired[UiHostArgs]
     """The UI's public HTTPS entry; missing: none."""
 
 
 _NESTED = {"resources", "front_door", "load_balancer_source_ranges", "admin_password", "git_credentials",
-           "worker_roles", "task_identities", "airflow_config", "ui_access"}
+           "worker_roles", "task_identities", "airflow_config", "ui_access",
+           "iap_client_secret"}
+
+SECRET_FIELDS = ("admin_password", "git_credentials", "iap_client_secret")  # Outputs; left out when unset
 
 
 def settings_args(settings: AirflowSettings) -> AirflowSettingsArgs:
     """The args that make the component rebuild `settings` exactly (unset secrets are left out)."""
     plain = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in _NESTED}
-    secrets = {key: getattr(settings, key) for key in ("admin_password", "git_credentials")
+    secrets = {key: getattr(settings, key) for key in SECRET_FIELDS
                if getattr(settings, key) is not None}
     return AirflowSettingsArgs(
         **plain, **secrets, load_balancer_source_ranges=list(settings.load_balancer_source_ranges),
@@ -140,7 +147,7 @@ def settings_from_args(args: Mapping[str, Any]) -> AirflowSettings:
         raise ValueError(f"AirflowSettingsArgs: unknown settings {sorted(unknown)}")
     values = {k: v for k, v in args.items() if k not in _NESTED}
     resources = {kind: ContainerResources(**r) for kind, r in (args.get("resources") or {}).items()}
-    for secret in ("admin_password", "git_credentials"):
+    for secret in SECRET_FIELDS:
         value = args.get(secret)
         if value is not None:  # the builders apply() it: a plain string (from another language) becomes an Output
             values[secret] = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)

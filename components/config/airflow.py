@@ -12,7 +12,7 @@ from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from .front_door import read_front_door
 from .reader import UP_REFUSES, _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
-from .ui_access import read_ui_access
+from .ui_access import read_iap_oauth_client, read_ui_access
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
@@ -207,6 +207,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
     if endpoints_readable:
         _check_production_endpoints(reader, environment, image, base_url, deploying)
     ui_access = read_ui_access(reader, front_door.enabled)
+    iap_client_id, iap_client_secret = read_iap_oauth_client(reader, any(ui_access.values()))
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
 
@@ -265,6 +266,8 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         dag_source=dag_source,
         git_bundle_refresh_seconds=reader.duration("gitBundleRefreshInterval", GIT_BUNDLE_REFRESH_DEFAULT, 5, 3600),
         ui_access=tuple(ui_access.items()),
+        iap_client_id=iap_client_id,
+        iap_client_secret=iap_client_secret,
         front_door=front_door,
     )
 

@@ -195,6 +195,9 @@ class AirflowSettings:
     front_door: FrontDoorSettings = FrontDoorSettings()
     # uiAccess (ui_access.py): (Airflow role, IAM members) pairs; empty = no IAP sign-in, FAB passwords only.
     ui_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # iapOAuthClientId/-Secret (ui_access.py): IAP's own OAuth client; empty/None: the Google-managed one.
+    iap_client_id: str = ""
+    iap_client_secret: Optional[pulumi.Output[str]] = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
+
+import pulumi
 
 from .reader import _Reader
 
@@ -26,6 +28,9 @@ AIRFLOW_ROLES = ("Viewer", "User", "Op", "Admin")
 MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+# A Google OAuth 2.0 web client id: "<project number>-<random>.apps.googleusercontent.com" (Google Auth
+# Platform > Clients; https://developers.google.com/identity/protocols/oauth2/web-server#creatingcred).
+_OAUTH_CLIENT_ID = re.compile(r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -80,3 +85,25 @@ def read_ui_access(reader: _Reader, has_front_door: bool) -> Mapping[str, tuple[
 def all_members(access: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
     """Every member once, whatever its role: each needs IAP access exactly once."""
     return tuple(dict.fromkeys(m for members in access.values() for m in members))
+
+
+def read_iap_oauth_client(reader: _Reader, signs_in: bool) -> tuple[str, Optional[pulumi.Output[str]]]:
+    """(client id, client secret) of the custom OAuth client IAP signs people in with, or ("", None) for the
+    Google-managed client. The custom one is what admits users outside the organization and carries your own
+    consent screen (https://cloud.google.com/iap/docs/custom-oauth-configuration); both halves or neither."""
+    client_id = reader.string("iapOAuthClientId", "", pattern=_OAUTH_CLIENT_ID,
+                              allowed="an OAuth 2.0 web client id (NUMBER-ID.apps.googleusercontent.com)",
+                              example="123456789012-abc123.apps.googleusercontent.com")
+    client_secret = reader.secret("iapOAuthClientSecret")
+    if (client_id or client_secret is not None) and not signs_in:
+        key = "iapOAuthClientId" if client_id else "iapOAuthClientSecret"
+        reader.fail(key, client_id or "[secret]", "set only together with airflow-gke:uiAccess (the client is "
+                    "IAP's, and IAP is on only when someone may sign in)", fix=f"pulumi config rm airflow-gke:{key}")
+        return "", None
+    if client_id and client_secret is None:
+        reader.fail("iapOAuthClientSecret", "", "set when airflow-gke:iapOAuthClientId is (IAP needs the client's "
+                    "secret)", fix="pulumi config set --secret airflow-gke:iapOAuthClientSecret < client-secret.txt")
+    if client_secret is not None and not client_id:
+        reader.fail("iapOAuthClientId", "", "set when airflow-gke:iapOAuthClientSecret is",
+                    example="123456789012-abc123.apps.googleusercontent.com")
+    return (client_id, client_secret) if client_id and client_secret is not None else ("", None)

@@ -123,7 +123,7 @@ def test_airflow_settings_round_trip_through_args():
     from components.airflow.workload_args import settings_args, settings_from_args
     from components.config import DEFAULT_RESOURCES, AirflowSettings
     from components.config.settings import ContainerResources, FrontDoorSettings
-    password, token = pulumi.Output.secret("pw"), pulumi.Output.secret("tok")
+    password, token, client_secret = (pulumi.Output.secret(v) for v in ("pw", "tok", "cs"))
     settings = AirflowSettings(
         namespace="ns", image="img:1", replicas=3, dags_repo="git@example.com:d.git", dags_ref="v1", dags_subpath="",
         git_sync_period_seconds=7, git_sync_max_failures=2, dag_refresh_seconds=9, service_type="LoadBalancer",
@@ -138,7 +138,8 @@ def test_airflow_settings_round_trip_through_args():
         task_identities=(("analytics", ("roles/bigquery.dataViewer",)), ("loader", ())),
         secrets_backend="secret-manager", secrets_prefix="af", secrets_project="p",
         airflow_config=(("core.parallelism", "64"), ("scheduler.min_file_process_interval", "30")),
-        ui_access=(("Viewer", ("group:all@example.com",)), ("Admin", ("user:a@example.com",))))
+        ui_access=(("Viewer", ("group:all@example.com",)), ("Admin", ("user:a@example.com",))),
+        iap_client_id="1-a.apps.googleusercontent.com", iap_client_secret=client_secret)
     assert {f.name for f in dataclasses.fields(settings)
             if getattr(settings, f.name) == f.default} == set(), "every field differs from its default"
     assert settings_from_args(settings_args(settings)) == settings

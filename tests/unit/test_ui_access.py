@@ -117,3 +117,54 @@ def test_the_api_server_signs_in_through_iap_with_the_map_and_its_modules(signed
     base = template["spec"]["containers"][0]
     assert _env(base)["AIRFLOW__CORE__AUTH_MANAGER"] == env["AIRFLOW__CORE__AUTH_MANAGER"]
     assert "/opt/airflow/config/airflow_gke_auth_manager.py" in {m["mountPath"] for m in base["volumeMounts"]}
+
+
+# --- IAP's OAuth client: Google-managed by default, the team's own with iapOAuthClientId/-Secret -------------
+
+CLIENT_ID = "123456789012-abc123def.apps.googleusercontent.com"
+
+
+@pytest.fixture(scope="module")
+def own_client():
+    return run_stack("dev", uiAccess=json.dumps(ACCESS), uiHost=HOST, iapOAuthClientId=CLIENT_ID,
+                     iapOAuthClientSecret="GOCSPX-test-client-secret")
+
+
+def test_an_own_oauth_client_goes_to_the_backend_policy_with_its_secret_beside_it(own_client):
+    from tests.crd_schema import validate
+    objects = _objects(own_client)
+    policy = next(m for m in objects if m["kind"] == "GCPBackendPolicy")
+    iap = policy["spec"]["default"]["iap"]
+    assert iap["enabled"] is True and iap["clientID"] == CLIENT_ID
+    validate(policy)  # the vendored CRD's own schema
+    # GKE's controller reads the client secret from the Secret the policy names, in the policy's namespace.
+    secret = next(m for m in objects if m["kind"] == "Secret" and m["metadata"]["name"] == iap["oauth2ClientSecret"]["name"])
+    assert secret["metadata"]["namespace"] == policy["metadata"]["namespace"]
+    assert secret["stringData"] == {"key": "GOCSPX-test-client-secret"}
+    # Only the Gateway controller reads it: no pod mounts it or takes it as env.
+    assert iap["oauth2ClientSecret"]["name"] not in json.dumps([m for m in objects if m["kind"] != "Secret"
+                                                               and m["kind"] != "GCPBackendPolicy"])
+
+
+def test_the_google_managed_client_needs_no_secret_object(signed_in):
+    assert not [m for m in _objects(signed_in) if m["kind"] == "Secret" and "iap" in m["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("overrides, secrets, key", [
+    ({"iapOAuthClientId": CLIENT_ID}, {}, "iapOAuthClientSecret"),  # half a client
+    ({}, {"iapOAuthClientSecret": "s3cret"}, "iapOAuthClientId"),
+    ({"iapOAuthClientId": "abc123.apps.googleusercontent.com"}, {"iapOAuthClientSecret": "s3cret"}, "iapOAuthClientId"),
+    ({"iapOAuthClientId": CLIENT_ID, "uiAccess": "{}"}, {"iapOAuthClientSecret": "s3cret"}, "iapOAuthClientId"),
+])
+def test_a_half_or_unused_oauth_client_fails_naming_the_key(overrides, secrets, key):
+    config = {"uiAccess": json.dumps(ACCESS), "uiHost": HOST, **overrides}
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(secrets=secrets, **config))
+    problem = problem_for(info.value, f"airflow-gke:{key}")
+    assert "Fix: pulumi config" in problem
+
+
+def test_a_whole_oauth_client_is_read():
+    airflow = load_stack_config(config_with(secrets={"iapOAuthClientSecret": "s3cret"}, uiAccess=json.dumps(ACCESS),
+                                            uiHost=HOST, iapOAuthClientId=CLIENT_ID)).airflow
+    assert airflow.iap_client_id == CLIENT_ID and airflow.iap_client_secret is not None

@@ -48,11 +48,27 @@ def module_mounts(settings: AirflowSettings) -> list[dict]:
             for key in MODULES]
 
 
+# The Kubernetes Secret holding a custom OAuth client's secret, under the key GKE reads (GKE "Configure Gateway
+# resources using Policies", https://cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources
+# #configure_iap: `kubectl create secret generic NAME --from-literal=key=CLIENT_SECRET`).
+OAUTH_SECRET_NAME = "iap-oauth-client"
+OAUTH_SECRET_KEY = "key"
+
+
+def uses_custom_oauth_client(settings: AirflowSettings) -> bool:
+    return signs_in_with_iap(settings) and bool(settings.iap_client_id)
+
+
 def backend_policy_iap(settings: AirflowSettings) -> dict | None:
-    """`spec.default.iap` of the UI's GCPBackendPolicy: on, with the Google-managed OAuth client (no clientID
-    or oauth2ClientSecret: optional from GKE 1.29.9-gke.1251000, GKE "Configure Gateway resources using
-    Policies", https://cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources#configure_iap)."""
-    return {"enabled": True} if signs_in_with_iap(settings) else None
+    """`spec.default.iap` of the UI's GCPBackendPolicy. Without airflow-gke:iapOAuthClientId: the Google-managed
+    OAuth client (no clientID or oauth2ClientSecret: optional from GKE 1.29.9-gke.1251000, same GKE page;
+    organization users, browser only, https://cloud.google.com/iap/docs/custom-oauth-configuration). With it:
+    that client, its secret in OAUTH_SECRET_NAME (the CRD: both are required together)."""
+    if not signs_in_with_iap(settings):
+        return None
+    if not uses_custom_oauth_client(settings):
+        return {"enabled": True}
+    return {"enabled": True, "clientID": settings.iap_client_id, "oauth2ClientSecret": {"name": OAUTH_SECRET_NAME}}
 
 
 def config_map_data(settings: AirflowSettings) -> dict[str, str]:

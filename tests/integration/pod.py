@@ -9,8 +9,8 @@ command or a variable: commands, args, env and probes all come from the manifest
 Deviations from the cluster, each explicit in `LocalPod.env(..., overrides)` calls of the tests:
 the scheduler's KubernetesExecutor reaches the Kubernetes API emulator of tests/integration/kube/
 through a kubeconfig file (`[kubernetes_executor] in_cluster = False`, `config_file`) instead of
-in-cluster config, remote logging goes to the local logs folder (the GCS provider is not
-installed), and host/port of the execution API URL point at the local api-server. Task pods are
+in-cluster config, remote logging goes to the local logs folder (the Google provider's GCS
+client libraries are not installed), and host/port of the execution API URL point at the local api-server. Task pods are
 run by the local kubelet of tests/integration/kube/kubelet.py, with the same two env deviations.
 """
 

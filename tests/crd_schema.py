@@ -46,9 +46,10 @@ def _strict(schema: dict) -> dict:
         for key in ("items", "additionalProperties"):
             if isinstance(node.get(key), dict):
                 walk(node[key], False)
-        for key in ("allOf", "anyOf", "oneOf"):
-            for child in node.get(key) or []:
-                walk(child, False)
+        # allOf/anyOf/oneOf/not branches are left open: a structural schema declares every field on its
+        # spine, outside the junctors, and prunes by the spine alone (https://kubernetes.io/docs/tasks/
+        # extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema).
+        # Closing a branch would refuse valid objects (the Gateway's addresses[].oneOf lists `type` only).
 
     walk(schema, True)
     return schema

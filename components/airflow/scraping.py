@@ -18,8 +18,8 @@ POD_MONITORING_NAME = "airflow-metrics"
 # resolution: a point every 2 minutes, so the alert's 5-minute rate() windows hold 2-3 samples and a stalled
 # scheduler is seen up to 2 minutes later (docs/operations.md, Metrics, dashboard and alerts).
 SCRAPE_INTERVAL = "120s"
-# Only the exporter: nothing the dashboard or the alert reads comes from the proxy's or git-sync's own
-# /metrics, and every series scraped is billed.
+# Only the exporter: the dashboard and the alerts read nothing the proxy or git-sync could export, and every
+# series scraped is billed, so both run without their /metrics (tests/unit/test_listeners.py keeps it so).
 SCRAPED_PORT_NAMES = (METRICS_PORT_NAME,)
 # Keep only Airflow's mapped series: the exporter's own Go runtime and process series (~40) are read by nobody.
 # metricRelabeling keep on __name__: the PodMonitoring CRD (tests/crds/), GoogleCloudPlatform/prometheus-engine.

@@ -1,4 +1,4 @@
-"""Private git servers on loopback for the credential tests: git's smart HTTP protocol behind Basic auth
+"""Git servers on loopback for the credential tests (and a public one): git's smart HTTP protocol behind Basic auth
 (`git http-backend` as CGI), and an `ssh` stand-in that checks the identity file and the known_hosts
 file it is given, then runs `git-upload-pack` on a local repository (what sshd would run remotely).
 """
@@ -17,11 +17,12 @@ from pathlib import Path
 
 class BasicAuthGitServer:
     """Serves the repositories under `root` over http://127.0.0.1:<port>/<name>; every request must carry
-    `user:token` as Basic auth. `requests` records (method, path, authorized)."""
+    `user:token` as Basic auth, or none with `user` None (a public repository). `requests` records (method,
+    path, authorized)."""
 
-    def __init__(self, root: Path, user: str, token: str) -> None:
+    def __init__(self, root: Path, user: str | None, token: str | None = None) -> None:
         self.root = root
-        self.expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+        self.expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode() if user else None
         self.requests: list[tuple[str, str, bool]] = []
         server = self
 
@@ -36,7 +37,7 @@ class BasicAuthGitServer:
                 self._serve()
 
             def _serve(self):
-                authorized = self.headers.get("Authorization") == server.expected
+                authorized = server.expected is None or self.headers.get("Authorization") == server.expected
                 server.requests.append((self.command, self.path, authorized))
                 if not authorized:
                     self.send_response(401)

@@ -1,7 +1,8 @@
 """The git side of git-bundle mode on the real GitDagBundle / GitHook of the pinned provider, without a
 scheduler or database (no lock needed):
 
-- a task pod fetches its pinned commit shallow instead of cloning a repository with history;
+- a task pod fetches its pinned commit shallow instead of cloning a repository with history, and a public
+  repository once per task (no clone after the fetch);
 - private repositories: the rendered connection (token from the git Secret; SSH key and known_hosts as
   mounted files) lets the dag-processor track the repository and a task pod fetch its pinned commit,
   and a wrong credential or an unknown host key is refused;
@@ -60,6 +61,18 @@ def files_containing(folder, text: str) -> list[str]:
     return [str(p) for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
 
 
+def over_plain_http(rendered_env: dict, url: str) -> dict:
+    """The one deviation, in the connection and the bundle's repo_url alike: http, as there is no TLS here."""
+    http_url = url.replace("https:", "http:")
+    return {name: rendered_env[name].replace(url, http_url)
+            for name in ("AIRFLOW_CONN_DAGS_GIT", "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST")}
+
+
+def git_sessions(server: BasicAuthGitServer) -> int:
+    """Fetches and clones the server saw: each starts with one GET of info/refs (smart HTTP, v0 and v2)."""
+    return sum(method == "GET" and "/info/refs" in path for method, path, _ in server.requests)
+
+
 def test_token_over_https_in_git_bundle_mode(served):
     root, first, second = served
     with BasicAuthGitServer(root, "git", TOKEN) as server:
@@ -68,11 +81,7 @@ def test_token_over_https_in_git_bundle_mode(served):
         pod = make_pod(objects, "Deployment", "airflow-dag-processor", "bundle-token-pod")
         rendered = json.loads(pod.rendered_env(pod.container("dag-processor"))["AIRFLOW_CONN_DAGS_GIT"])
         assert rendered == {"conn_type": "git", "host": url, "login": "git", "password": TOKEN}
-        # The one deviation, in the connection and the bundle's repo_url alike: http, as there is no TLS here.
-        http_url = url.replace("https:", "http:")
-        bundles = pod.rendered_env(pod.container("dag-processor"))["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
-        plain_http = {"AIRFLOW_CONN_DAGS_GIT": json.dumps({**rendered, "host": http_url}),
-                      "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles.replace(url, http_url)}
+        plain_http = over_plain_http(pod.rendered_env(pod.container("dag-processor")), url)
 
         tracked = run_python(pod, "dag-processor", TRACK, plain_http)
         assert tracked.returncode == 0, tracked.stderr[-3000:]
@@ -93,6 +102,23 @@ def test_token_over_https_in_git_bundle_mode(served):
                              "dag-processor", TRACK, wrong)
         assert refused.returncode != 0 and "TRACKING" not in refused.stdout
         assert server.requests and not any(authorized for _, _, authorized in server.requests)
+
+
+def test_a_public_repository_is_fetched_once_per_task(served):
+    """No token, no key: the rendered connection names only the repository. The task pod's entry point
+    fetches the pinned (older) commit and GitDagBundle, finding it laid out, fetches nothing more: one git
+    session per task start, not a shallow fetch followed by a clone."""
+    root, first, _ = served
+    with BasicAuthGitServer(root, None) as server:
+        url = f"https://127.0.0.1:{server.port}/dags.git"
+        task = task_pod(render_bundle_stack("dev-bundle-public", dagsRepo=url), "bundle-public-task")
+        rendered = task.rendered_env(task.container("base"))
+        assert json.loads(rendered["AIRFLOW_CONN_DAGS_GIT"]) == {"conn_type": "git", "host": url}
+        ran = start_task(task, first, over_plain_http(rendered, url))
+        assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+        assert git_sessions(server) == 1, server.requests
+        assert '"DAG bundle version fetched"' in ran.stdout and 'TASK "one"' in ran.stdout
+        assert not (bundle_storage(task, "base") / "dags" / "bare").exists()
 
 
 @pytest.fixture(scope="module")

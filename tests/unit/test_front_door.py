@@ -17,8 +17,8 @@ from components.airflow import front_door
 from components.config import ConfigError
 from preview.harness import Capture, run_program
 from tests.conftest import stack_config, stack_settings
+from tests.crd_schema import CRDS, validate
 
-CRDS = Path(__file__).resolve().parents[1] / "crds"
 HOST = "airflow.acme-data.io"
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
@@ -39,44 +39,6 @@ def objects(capture: Capture, kind: str) -> list[dict]:
 
 
 # --- the rendered objects against their CRDs' own schemas ------------------------------------------
-
-def _strict(schema: dict) -> dict:
-    """The API server prunes (or, with strict field validation, refuses) fields a structural schema does
-    not declare: every object schema with properties and no additionalProperties gets `false`, so a typo fails."""
-    schema = copy.deepcopy(schema)
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
-                    and not node.get("x-kubernetes-preserve-unknown-fields"):
-                node["additionalProperties"] = False
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(schema)
-    return schema
-
-
-def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> openAPIV3Schema of every served version of the vendored CRDs."""
-    schemas = {}
-    for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        if crd.get("kind") != "CustomResourceDefinition":
-            continue
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            if version.get("served"):
-                schemas[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
-    return schemas
-
-
-def validate(manifest: dict) -> None:
-    schema = crd_schemas()[(manifest["apiVersion"], manifest["kind"])]
-    jsonschema.Draft7Validator(schema).validate(manifest)
-
 
 def test_vendored_crds_match_their_recorded_sources():
     sources = yaml.safe_load((CRDS / "SOURCES.yaml").read_text())["files"]

@@ -25,10 +25,9 @@ def cloud_sql_proxy_container(spec: WorkloadSpec) -> dict:
         "args": [
             "--private-ip",
             "--structured-logs",
+            # The health checks on --http-port, for the kubelet's probes; no --prometheus: nothing scrapes the
+            # proxy (scraping.py), tests/unit/test_listeners.py. Flags: GoogleCloudPlatform/cloud-sql-proxy#flags
             "--health-check",
-            # /metrics beside the health checks on the same port, for the PodMonitoring (scraping.py):
-            # https://github.com/GoogleCloudPlatform/cloud-sql-proxy#flags (--prometheus, --http-port)
-            "--prometheus",
             "--http-address=0.0.0.0",
             f"--http-port={PROXY_HEALTH_PORT}",
             "--exit-zero-on-sigterm",

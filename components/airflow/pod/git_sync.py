@@ -34,9 +34,9 @@ def git_sync_env(spec: WorkloadSpec, one_time: bool) -> list[dict]:
     if one_time:
         env.append(env_var("GITSYNC_ONE_TIME", "true"))
     else:
+        # `/` for the kubelet's probes only; no GITSYNC_HTTP_METRICS (default false in v4.7.1): nothing
+        # scrapes git-sync (scraping.py), tests/unit/test_listeners.py.
         env.append(env_var("GITSYNC_HTTP_BIND", f"0.0.0.0:{GIT_SYNC_HTTP_PORT}"))
-        # /metrics on the same port (git-sync --http-metrics), scraped by the PodMonitoring (scraping.py).
-        env.append(env_var("GITSYNC_HTTP_METRICS", "true"))
     if spec.settings.git_credentials_kind == "token":
         env += [secret_env("GITSYNC_USERNAME", GIT_SECRET_NAME, "username"),
                 secret_env("GITSYNC_PASSWORD", GIT_SECRET_NAME, "token")]

@@ -66,7 +66,8 @@ def test_commit_between_parse_and_task_start_runs_the_parsed_commit(bundle_runni
     assert result.returncode == 0, result.stdout[-6000:]
     assert "running code of commit A" in result.stdout
     assert xcom(api, run_id, "first") == "A"
-    assert "git connection in the task's env: False" in result.stdout  # the entry point dropped it
+    assert "git credentials in the task's env: False" in result.stdout  # the entry point dropped them
+    assert "isn't defined" not in result.stdout  # the bundle found its (credential-free) connection
 
     # The task pod fetched that one commit, shallow, where GitDagBundle serves it: no clone of the repository.
     storage = bundle_storage(tasks.started[-1], "base")

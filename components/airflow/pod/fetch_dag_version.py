@@ -93,6 +93,18 @@ def git_conn_envs() -> list[str]:
     return sorted(f"AIRFLOW_CONN_{i.upper()}" for i in ids if i)
 
 
+def without_credentials(connection: str) -> str:
+    """The git connection reduced to what names the repository (type and host). The task's own GitDagBundle
+    still builds its hook from it (a missing connection makes it log a "conn_id isn't defined" traceback in
+    every task, git provider 1.0.1 hooks/git.py), while the token, key file and host-key settings are gone."""
+    try:
+        value = json.loads(connection)
+    except ValueError:  # the URI form, which the program does not render: keep nothing of it
+        value = {}
+    kept = {key: value[key] for key in ("conn_type", "host") if isinstance(value, dict) and key in value}
+    return json.dumps({"conn_type": "git", **kept}, sort_keys=True)
+
+
 def clone_with_bundle(name: str, commit: str) -> None:
     """GitDagBundle's own (full) clone of `commit`, run while the credentials are present."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
@@ -123,7 +135,8 @@ def main(argv: list[str]) -> None:
                                   "error": str(clone_error)[-500:]}), flush=True)
     # The commit is on disk (or cannot be had): the task's code gets no git credentials, on every path.
     for name in git_conn_envs():
-        os.environ.pop(name, None)
+        if name in os.environ:
+            os.environ[name] = without_credentials(os.environ[name])
     os.execvp(command[0], command)
 
 

@@ -138,6 +138,7 @@ def test_a_group_member_signs_in_with_the_groups_role(api_server, google, cloud_
 
     assert call(base, "POST", "/api/v2/pools", member, body=new_pool("op-by-group"))[0] == 201  # Op may
     assert call(base, "GET", "/auth/fab/v1/users", member)[0] == 403  # Admin's user management: Op may not
+    assert call(base, "GET", "/auth/fab/v1/users", google[0].token("ana@example.com"))[0] == 200
     asked = cloud_identity.calls("transitive")
     assert asked and asked[-1]["query"]["query"] == ["member_key_id == 'cy@partner.org'"]
     assert {r["authorization"] for r in cloud_identity.requests if r["kind"] != "token"} == {f"Bearer {ACCESS_TOKEN}"}

@@ -16,8 +16,8 @@ from components.monitoring import Monitoring
 from components.network import Network
 from components.registry import Registry
 from components.schedule import APIS as PAUSE_APIS, ActiveHoursSchedule
-from components.services import IAP_API, REQUIRED_APIS, ProjectServices
-from components.ui_access import UiAccess
+from components.services import REQUIRED_APIS, ProjectServices
+from components.ui_access import UiAccess, ui_access_apis
 
 cfg = load_stack_config()  # fails here, before any resource, on bad or missing config
 name, project, region = cfg.name_prefix, cfg.project, cfg.region
@@ -26,7 +26,7 @@ ui = cfg.airflow.front_door  # airflow-gke:uiHost: a public HTTPS front door, el
 uses_secret_manager = cfg.airflow.secrets_backend == "secret-manager"
 apis = ProjectServices(f"{name}-apis", {"project": project, "services": (
     *REQUIRED_APIS, *(PAUSE_APIS if paused_by_schedule else ()),
-    *(front_door_apis(ui.ui_dns_zone) if ui.enabled else ()), *((IAP_API,) if cfg.airflow.ui_access else ()),
+    *(front_door_apis(ui.ui_dns_zone) if ui.enabled else ()), *ui_access_apis(dict(cfg.airflow.ui_access)),
     *(("secretmanager.googleapis.com",) if uses_secret_manager else ()))})
 after_apis = pulumi.ResourceOptions(depends_on=[apis.ready])  # enabled, and given time to propagate
 

@@ -7,7 +7,8 @@ So:
 - a middleware (BaseAuthManager.get_fastapi_middlewares) turns IAP's `x-goog-iap-jwt-assertion` into that
   bearer token, marked `iap:` so that it is verified as IAP's and nothing else is; whatever Authorization
   the client sent is dropped when IAP spoke (the IAP identity wins over any cookie or token);
-- `get_user_from_token` verifies the assertion (airflow_gke_iap.py), maps the e-mail to a role and signs the
+- `get_user_from_token` verifies the assertion (airflow_gke_iap.py), maps the e-mail to a role (asking the
+  Cloud Identity Groups API about `group:` members, airflow_gke_groups.py) and signs the
   request in as the FAB user named by that e-mail, created or re-roled on the fly; every other token is
   FAB's own (the break-glass admin through `kubectl port-forward`, which carries no IAP header).
 Authorization stays FAB's: the roles are FAB's Admin/Op/User/Viewer with their stock permissions.
@@ -15,6 +16,7 @@ Authorization stays FAB's: the roles are FAB's Admin/Op/User/Viewer with their s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -25,6 +27,7 @@ from jwt import InvalidTokenError
 from sqlalchemy import or_, select
 from werkzeug.security import generate_password_hash
 
+import airflow_gke_groups as groups
 import airflow_gke_iap as iap
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def project_number() -> str:
         return number
     import urllib.request
     request = urllib.request.Request(
-        "http://metadata.google.internal/computeMetadata/v1/project/numeric-project-id",
+        f"http://{groups.metadata_host()}/computeMetadata/v1/project/numeric-project-id",
         headers={"Metadata-Flavor": "Google"})
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.read().decode().strip()
@@ -68,6 +71,8 @@ class IapFabAuthManager(FabAuthManager):
         self._verifier: iap.IapVerifier | None = None
         self._role_map = iap.parse_role_map(conf.get(SECTION, "role_map", fallback="{}"))
         self._user_ids = iap.TtlCache(ttl=60)
+        self._in_group = groups.group_check(
+            self._role_map, conf.get(SECTION, "cloud_identity_url", fallback=groups.CLOUD_IDENTITY_URL))
 
     def get_fastapi_middlewares(self):
         return [*super().get_fastapi_middlewares(), (IapAssertionMiddleware, {})]
@@ -83,7 +88,10 @@ class IapFabAuthManager(FabAuthManager):
         if not token.startswith(IAP_BEARER_PREFIX):
             return await super().get_user_from_token(token)
         claims = self.verifier().verify(token[len(IAP_BEARER_PREFIX):])
-        role = iap.role_for(claims, self._role_map)
+        if self._in_group is None:
+            role = iap.role_for(claims, self._role_map)
+        else:  # Cloud Identity calls block for up to seconds: off the event loop that serves every request
+            role = await asyncio.to_thread(iap.role_for, claims, self._role_map, self._in_group)
         if role is None:
             log.warning("IAP let %s in, but airflow-gke:uiAccess gives it no Airflow role", claims["email"])
             raise InvalidTokenError(f"{claims['email']} has no Airflow role")

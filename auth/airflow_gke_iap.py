@@ -93,20 +93,29 @@ def role_for(claims: Mapping, role_map: Mapping[str, list], in_group: Optional[G
 
     user:/serviceAccount: match the e-mail; domain: the `hd` (hosted domain) claim, which IAP sets for
     Workspace / Cloud Identity accounts only, as IAM's domain: principal means (an address that merely ends
-    in the domain is not enough); group: only through `in_group` (Cloud Identity), never by name."""
+    in the domain is not enough); group: only through `in_group` (Cloud Identity), never by name. Groups are
+    asked about only for roles above the one the e-mail or domain already gives (each answer is a remote call)."""
     email = str(claims.get("email", "")).lower()
     domain = str(claims.get("hd", "")).lower()
+    direct = next((role for role in reversed(ROLE_ORDER)
+                   if any(_names_directly(member, email, domain) for member in role_map.get(role, ()))), None)
+    if in_group is None:
+        return direct
     for role in reversed(ROLE_ORDER):
+        if role == direct:
+            break
         for member in role_map.get(role, ()):
             kind, _, value = str(member).partition(":")
-            value = value.lower()
-            if kind in ("user", "serviceAccount") and value == email:
+            if kind == "group" and in_group(email, value.lower()):
                 return role
-            if kind == "domain" and domain and value == domain:
-                return role
-            if kind == "group" and in_group is not None and in_group(email, value):
-                return role
-    return None
+    return direct
+
+
+def _names_directly(member: str, email: str, domain: str) -> bool:
+    kind, _, value = str(member).partition(":")
+    value = value.lower()
+    return (kind in ("user", "serviceAccount") and value == email) or (kind == "domain" and bool(domain)
+                                                                        and value == domain)
 
 
 def parse_role_map(raw: str) -> dict[str, list[str]]:

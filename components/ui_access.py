@@ -32,8 +32,20 @@ import pulumi
 import pulumi_gcp as gcp
 
 from .common import child_options, type_token
+from .services import IAP_API
 
 IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
+# The api-server asks it whether a person is in a `group:` member (auth/airflow_gke_groups.py); its calls are
+# billed to and enabled on the project of the caller's service account, this one.
+CLOUD_IDENTITY_API = "cloudidentity.googleapis.com"
+
+
+def ui_access_apis(access: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The APIs sign-in needs: none without members, IAP with any, Cloud Identity too with a group."""
+    members = members_of(tuple(access.items()))
+    if not members:
+        return ()
+    return (IAP_API, *((CLOUD_IDENTITY_API,) if any(m.startswith("group:") for m in members) else ()))
 
 
 def members_of(access: Sequence[tuple[str, Sequence[str]]]) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
 """IAP sign-in on real Airflow 3.3.2: the api-server rendered with airflow-gke:uiAccess, started from its
 rendered command with the IAP auth manager (shipped through the ConfigMap), fed test-signed IAP assertions.
-The one deviation: the JWK set URL points at a loopback server holding the test key instead of
-www.gstatic.com, and the project number is given (the metadata server answers it on GKE); both are
-[iap_auth] settings the production path reads too."""
+The deviations: the JWK set URL points at a loopback server holding the test key instead of
+www.gstatic.com, the project number is given (the metadata server answers it on GKE), and the Cloud Identity
+Groups API and the metadata server's token endpoint are a loopback stand-in (tests/cloud_identity_stub.py)
+named by `[iap_auth] cloud_identity_url` and google-auth's GCE_METADATA_HOST: settings the production path
+reads too."""
 
 from __future__ import annotations
 
@@ -15,13 +17,15 @@ import pytest
 
 from preview.harness import run_program
 from preview.render import write_outputs
+from tests.cloud_identity_stub import ACCESS_TOKEN, CloudIdentityStub, Group
 from tests.conftest import stack_config
 from tests.iap_tokens import PROJECT_NUMBER, JwkServer, Signer, unsigned
 
 from .harness import API_CONTAINER_PORT, ROOT, admin_credentials, make_pod
 from .pod import find, free_port, load_manifests, secret_data, wait_until
 
-ACCESS = {"Admin": ["user:ana@example.com"], "Viewer": ["domain:example.com"]}
+OPS_GROUP = "ops@example.com"
+ACCESS = {"Admin": ["user:ana@example.com"], "Op": [f"group:{OPS_GROUP}"], "Viewer": ["domain:example.com"]}
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +48,21 @@ def google(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api_server(signed_in_objects, google, migrated):
+def cloud_identity():
+    stub = CloudIdentityStub({OPS_GROUP: Group("0ops4242", direct={"cy@partner.org"})})
+    yield stub
+    stub.close()
+
+
+@pytest.fixture(scope="module")
+def api_server(signed_in_objects, google, cloud_identity, migrated):
     pod = make_pod(signed_in_objects, "Deployment", "airflow", "airflow-iap-pod")
     port = free_port()
     pod.start("api-server", {"AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
                              "AIRFLOW__IAP_AUTH__JWKS_URL": google[1].url,
-                             "AIRFLOW__IAP_AUTH__PROJECT_NUMBER": PROJECT_NUMBER},
+                             "AIRFLOW__IAP_AUTH__PROJECT_NUMBER": PROJECT_NUMBER,
+                             "AIRFLOW__IAP_AUTH__CLOUD_IDENTITY_URL": cloud_identity.api_url,
+                             "GCE_METADATA_HOST": cloud_identity.host},
               replace_args={str(API_CONTAINER_PORT): str(port)})
     try:
         wait_until(lambda: pod.probe("api-server", "startupProbe", port_map={API_CONTAINER_PORT: port})[0], 120,
@@ -117,3 +130,21 @@ def test_iap_identities_get_their_mapped_role_and_nothing_else(api_server, googl
     assert call(base, "POST", "/api/v2/pools", bearer=airflow_token, body=new_pool("breakglass"))[0] == 201
     # ...but when IAP spoke, its identity wins over any token the client adds.
     assert call(base, "POST", "/api/v2/pools", viewer, bearer=airflow_token, body=new_pool("mixed"))[0] == 403
+
+
+def test_a_group_member_signs_in_with_the_groups_role(api_server, google, cloud_identity):
+    base, _ = api_server
+    member = google[0].token("cy@partner.org", hd="partner.org")  # named by no user:/domain: entry
+
+    assert call(base, "POST", "/api/v2/pools", member, body=new_pool("op-by-group"))[0] == 201  # Op may
+    assert call(base, "GET", "/auth/fab/v1/users", member)[0] == 403  # Admin's user management: Op may not
+    assert call(base, "GET", "/auth/fab/v1/users", google[0].token("ana@example.com"))[0] == 200
+    asked = cloud_identity.calls("transitive")
+    assert asked and asked[-1]["query"]["query"] == ["member_key_id == 'cy@partner.org'"]
+    assert {r["authorization"] for r in cloud_identity.requests if r["kind"] != "token"} == {f"Bearer {ACCESS_TOKEN}"}
+    assert cloud_identity.calls("token")  # the api-server's own identity, from the metadata server
+
+    cloud_identity.groups[OPS_GROUP].direct.clear()  # removed from the group: the cached answer still holds...
+    assert call(base, "GET", "/api/v2/pools?limit=1", member)[0] == 200
+    stranger = google[0].token("dan@partner.org", hd="partner.org")  # ...and a non-member gets nothing
+    assert call(base, "GET", "/api/v2/dags", stranger)[0] == 403

@@ -10,7 +10,7 @@ import yaml
 
 from components.config import ConfigError, load_stack_config
 from components.airflow.pod.iap_sign_in import backend_policy_iap
-from components.ui_access import IAP_ACCESSOR_ROLE, iap_grants
+from components.ui_access import IAP_ACCESSOR_ROLE, iap_grants, ui_access_apis
 from tests.conftest import run_stack
 from tests.unit.test_config import assert_valid_set_command, config_with, load, problem_for
 
@@ -79,11 +79,20 @@ def test_the_program_grants_every_member_and_enables_the_iap_api(signed_in):
     assert {g.inputs["condition"]["expression"] for g in grants} == {f'request.host == "{HOST}"'}
     apis = {r.inputs["service"] for r in signed_in.of_type("gcp:projects/service:Service")}
     assert "iap.googleapis.com" in apis
+    assert "cloudidentity.googleapis.com" in apis  # the api-server asks it about group:data@example.com
+
+
+def test_the_cloud_identity_api_is_enabled_only_for_group_members():
+    assert ui_access_apis({"Viewer": ("group:data@example.com",)}) == ("iap.googleapis.com",
+                                                                       "cloudidentity.googleapis.com")
+    assert ui_access_apis({"Viewer": ("user:a@example.com", "domain:example.com")}) == ("iap.googleapis.com",)
+    assert ui_access_apis({}) == ()
 
 
 def test_without_uiaccess_nothing_changes(dev):
     assert not dev.of_type(GRANT)
-    assert "iap.googleapis.com" not in {r.inputs["service"] for r in dev.of_type("gcp:projects/service:Service")}
+    assert not {"iap.googleapis.com", "cloudidentity.googleapis.com"} & {
+        r.inputs["service"] for r in dev.of_type("gcp:projects/service:Service")}
     api = _container(dev, "api-server")
     assert _env(api)["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
     assert "AIRFLOW__IAP_AUTH__ROLE_MAP" not in _env(api)
@@ -109,7 +118,7 @@ def test_the_api_server_signs_in_through_iap_with_the_map_and_its_modules(signed
     assert json.loads(env["AIRFLOW__IAP_AUTH__ROLE_MAP"]) == {r: list(dict.fromkeys(m)) for r, m in ACCESS.items()}
     config_map = next(m for m in _objects(signed_in) if m["kind"] == "ConfigMap")
     mounted = {m["mountPath"]: m["subPath"] for m in api["volumeMounts"] if m["name"] == "config"}
-    for module in ("airflow_gke_iap.py", "airflow_gke_auth_manager.py"):
+    for module in ("airflow_gke_iap.py", "airflow_gke_groups.py", "airflow_gke_auth_manager.py"):
         assert mounted[f"/opt/airflow/config/{module}"] == module and module in config_map["data"]
     assert "class IapFabAuthManager" in config_map["data"]["airflow_gke_auth_manager.py"]
     # The task pods get the same auth manager setting, so they need the module too.

@@ -20,7 +20,8 @@ from .shared import env_var
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 IAP_AUTH_MANAGER = "airflow_gke_auth_manager.IapFabAuthManager"
 AUTH_DIR = Path(__file__).resolve().parents[3] / "auth"
-MODULES = ("airflow_gke_iap.py", "airflow_gke_auth_manager.py")  # ConfigMap keys = file names
+# ConfigMap keys = file names
+MODULES = ("airflow_gke_iap.py", "airflow_gke_groups.py", "airflow_gke_auth_manager.py")
 MODULE_DIR = f"{AIRFLOW_HOME}/config"
 
 

@@ -123,14 +123,22 @@ def _violation(report: ReportViolation, subject: str, problem: str, fix: str) ->
     report(f"{subject} {problem}. Fix: {fix}")
 
 
+# A public range wider than this admits a large part of the internet: 0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0
+# in two entries. No client list needs a public /7 (33M addresses); private ranges (10.0.0.0/8) are fine.
+OPEN_PREFIX_BELOW = {4: 8, 6: 16}
+
+
 def _is_open_cidr(value: Any) -> bool:
-    """True for a range that admits every address (0.0.0.0/0, ::/0, 0.0.0.0/0.0.0.0 ...)."""
+    """True for a range that admits every address (0.0.0.0/0, ::/0, 0.0.0.0/0.0.0.0 ...) or a large share
+    of the public internet (a public range wider than /8, or /16 for IPv6)."""
     if not isinstance(value, str):
         return False
     try:
-        return ipaddress.ip_network(value.strip(), strict=False).prefixlen == 0
+        network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         return value.strip() in ("0.0.0.0/0", "::/0", "*")
+    return network.prefixlen == 0 or (not network.is_private
+                                      and network.prefixlen < OPEN_PREFIX_BELOW[network.version])
 
 
 def policy(name: str, description: str, types: Optional[Sequence[str]] = None,

@@ -44,7 +44,13 @@ MATRIX: dict[str, tuple[str, dict]] = {
                            "dagsSshKnownHosts": KNOWN_HOSTS}),
     "bundle-ssh-unverified": ("dev", {**BUNDLE, "dagsRepo": SSH_REPO, "dagsSshKey": "secret:" + SSH_KEY}),
     "load-balancer": ("dev", {"serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["203.0.113.0/24"]'}),
-    "front-door": ("prod", {"uiHost": "airflow.acme-data.io", "uiDnsZone": "acme-public"}),
+    # prod as a team runs it (issue 17's "done when"): front door, sign-in, task roles, secrets, settings
+    "front-door": ("prod", {"uiHost": "airflow.acme-data.io", "uiDnsZone": "acme-public", "baseUrl": "",
+                            "uiAccess": '{"Admin": ["group:airflow-admins@acme-data.io"], "Op": '
+                                        '["serviceAccount:ci@acme-data.iam.gserviceaccount.com"], '
+                                        '"Viewer": ["domain:acme-data.io"]}',
+                            "workerRoles": '["roles/bigquery.dataViewer"]',
+                            "airflowConfig": '{"core.default_task_retries": "2"}'}),
     "iap-sign-in": ("dev", {"uiHost": "airflow.acme-data.io", "uiAccess": '{"Admin": ["user:ana@acme-data.io"], "Viewer": ["domain:acme-data.io"]}'}),
     "internal-load-balancer": ("dev", {"serviceType": "InternalLoadBalancer",
                                        "loadBalancerSourceRanges": '["10.0.0.0/8"]'}),

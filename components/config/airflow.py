@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 from ..airflow.pod import git_sync_liveness
 from .connection_budget import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
-from .front_door import read_front_door
+from .front_door import front_door_base_url, read_front_door
+from .network import admits_much_of_the_internet
 from .reader import UP_REFUSES, _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
 from .ui_access import read_iap_oauth_client, read_ui_access
@@ -196,14 +197,15 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
             reader.fail("loadBalancerSourceRanges", [], f"a non-empty list of CIDRs when serviceType is {service_type} "
                         "(or set airflow-gke:allowPublicUi true)",
                         fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
-        elif any(c.endswith("/0") for c in source_ranges):
+        elif any(admits_much_of_the_internet(c) for c in source_ranges):
             reader.fail("loadBalancerSourceRanges", list(source_ranges),
-                        "ranges narrower than /0 (set airflow-gke:allowPublicUi true to open the UI to the world)",
+                        "client ranges: no /0 and no public range wider than /8 (0.0.0.0/1 + 128.0.0.0/1 is "
+                        "the whole internet; set airflow-gke:allowPublicUi true to open the UI to the world)",
                         fix=reader.path_fix("loadBalancerSourceRanges[0]", "203.0.113.0/24"))
 
     front_door = read_front_door(reader, service_type, deploying)
-    if not base_url and front_door.enabled:
-        base_url = f"https://{front_door.ui_host}"  # links in the UI and e-mails point at the front door
+    if front_door.enabled:
+        base_url = front_door_base_url(reader, base_url, front_door.ui_host)
     if endpoints_readable:
         _check_production_endpoints(reader, environment, image, base_url, deploying)
     ui_access = read_ui_access(reader, front_door.enabled)

@@ -43,3 +43,14 @@ def _refuse_placeholder(reader: _Reader, host: str, deploying: bool) -> None:
     allowed = "a host name in a domain you control, not a reserved example name (RFC 2606)"
     fix = f"pulumi config set airflow-gke:uiHost {UI_HOST_EXAMPLE}  (or `pulumi config rm airflow-gke:uiHost`)"
     reader.refuse_or_warn("uiHost", host, allowed, fix, deploying, warn_note=UP_REFUSES)
+
+
+def front_door_base_url(reader: _Reader, base_url: str, ui_host: str) -> str:
+    """The front door's URL is where links in the UI and e-mails point (the default baseUrl). A baseUrl of
+    another host or scheme would send people around IAP; a sub-path is not routed (the HTTPRoute and the
+    health check serve the host's root)."""
+    front_door_url = f"https://{ui_host}"
+    if base_url and base_url.rstrip("/") != front_door_url:
+        reader.fail("baseUrl", base_url, f"unset or {front_door_url} when airflow-gke:uiHost is {ui_host} (the "
+                    "UI is served at the root of that host, over HTTPS)", fix="pulumi config rm airflow-gke:baseUrl")
+    return front_door_url

@@ -28,6 +28,13 @@ LARGEST_PREFIX, SMALLEST_PREFIX = 8, 24
 RFC1918 = tuple(ipaddress.IPv4Network(r) for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
+def admits_much_of_the_internet(cidr: str) -> bool:
+    """0.0.0.0/0, or a public range wider than /8 (0.0.0.0/1 + 128.0.0.0/1 is the internet in two entries);
+    private ranges such as 10.0.0.0/8 are fine. The policy pack's `_is_open_cidr` applies the same bound."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    return network.prefixlen == 0 or (not network.is_private and network.prefixlen < 8)
+
+
 def _read_network(reader: _Reader) -> NetworkSettings:
     ranges = {"subnetCidr": reader.cidr("subnetCidr", "10.10.0.0/20"),
               "podsCidr": reader.cidr("podsCidr", "10.20.0.0/16"),

@@ -10,8 +10,9 @@ from typing import Optional
 from .reader import _parse_list, _Reader
 
 SECRETS_BACKENDS = ("none", "secret-manager")
-# Roles a task must never hold: basic roles, and roles that administer IAM or let their holder act as
-# another account (a task could then grant itself anything, or become the Airflow or node account).
+# Roles a task must never hold: basic roles, roles that administer IAM or let their holder act as another
+# account (a task could then grant itself anything, or become the Airflow or node account), and project-wide
+# roles that undo the stack's own scoping (every secret past the prefix, the cluster, its nodes, sign-in).
 # https://cloud.google.com/iam/docs/roles-overview#basic, https://cloud.google.com/iam/docs/service-account-permissions
 REFUSED_ROLES = {
     "roles/owner": "a basic role (thousands of permissions)",
@@ -25,6 +26,35 @@ REFUSED_ROLES = {
     "roles/iam.serviceAccountTokenCreator": "a role that acts as other service accounts",
     "roles/iam.serviceAccountUser": "a role that acts as other service accounts",
     "roles/iam.workloadIdentityUser": "a role that acts as other service accounts",
+    # Mints ID tokens for any service account: IAP would accept them as the CI caller in uiAccess.
+    "roles/iam.serviceAccountOpenIdTokenCreator": "a role that acts as other service accounts",
+    # Project-wide Secret Manager roles read or overwrite every secret, past the prefix-scoped grant
+    # (https://cloud.google.com/secret-manager/docs/access-control).
+    "roles/secretmanager.admin": "a role over every secret of the project (grant "
+                                 "roles/secretmanager.secretAccessor on the one secret instead)",
+    "roles/secretmanager.secretAccessor": "a role that reads every secret of the project (grant it on the one "
+                                          "secret instead, or store it under the stack's secretsPrefix)",
+    "roles/secretmanager.secretVersionManager": "a role that rewrites every secret of the project",
+    "roles/secretmanager.secretVersionAdder": "a role that rewrites every secret of the project",
+    # Kubernetes API rights on the cluster: a pod run as any Kubernetes service account is its Google
+    # identity too (https://cloud.google.com/kubernetes-engine/docs/how-to/iam#predefined).
+    "roles/container.admin": "a role that runs pods as any Kubernetes (and so Google) account of the cluster",
+    "roles/container.clusterAdmin": "a role that changes the cluster and its node pools' service account",
+    "roles/container.developer": "a role that runs pods as any Kubernetes (and so Google) account of the cluster",
+    # SSH into the nodes (instance metadata keys, OS Login admin): every pod's token is on them
+    # (https://cloud.google.com/compute/docs/access/iam#predefinedroles).
+    "roles/compute.admin": "a role that reaches the cluster's nodes (and every pod's credentials on them)",
+    "roles/compute.instanceAdmin": "a role that reaches the cluster's nodes (and every pod's credentials on them)",
+    "roles/compute.instanceAdmin.v1": "a role that reaches the cluster's nodes (and every pod's credentials "
+                                      "on them)",
+    "roles/compute.osAdminLogin": "a role that reaches the cluster's nodes as root",
+    # Who may sign in and the metadata database are the stack's own, not a task's to change.
+    "roles/iap.admin": "a role that changes who may sign in to Airflow",
+    "roles/iap.settingsAdmin": "a role that changes how Airflow's sign-in works",
+    "roles/cloudsql.admin": "a role that administers the Airflow metadata database's instance",
+    # Builds run as the Cloud Build service account, a wider identity (https://cloud.google.com/build/docs/
+    # cloud-build-service-account).
+    "roles/cloudbuild.builds.editor": "a role that runs builds as the (wider) Cloud Build service account",
 }
 _PREDEFINED_ROLE = re.compile(r"^roles/[a-z][a-zA-Z0-9]*\.[a-zA-Z][a-zA-Z0-9_.]*$")
 # Custom role ids: letters, digits, '_' and '.', at most 64 (https://cloud.google.com/iam/docs/creating-custom-roles).

@@ -50,6 +50,12 @@ def read_ui_access(reader: _Reader, has_front_door: bool) -> Mapping[str, tuple[
     """The validated role -> members map (roles in AIRFLOW_ROLES order, members as given, de-duplicated).
     IAP sits on the front door's load balancer: without airflow-gke:uiHost nobody could sign in."""
     raw = reader.raw(KEY)
+    if has_front_door and raw in (None, {}, "{}"):
+        # The front door is public: without IAP the password form is all that guards it (and the policy
+        # pack's external-ui-tls-and-sign-in refuses such a stack). Say so before any resource.
+        reader.fail(KEY, raw or {}, "at least one member when airflow-gke:uiHost is set (the public UI signs "
+                    "people in with Google through IAP)", fix=reader.path_fix(f"{KEY}.Admin[0]", "user:you@your-company.com"))
+        return {}
     if raw is None:
         return {}
     if not has_front_door and raw not in ({}, "{}"):

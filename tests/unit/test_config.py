@@ -228,6 +228,8 @@ BAD_INPUTS = [
                  "loadBalancerSourceRanges", "[]", id="internal-lb-empty-source-ranges"),
     pytest.param({"serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["0.0.0.0/0"]'},
                  "loadBalancerSourceRanges", "0.0.0.0/0", id="lb-open-to-world"),
+    pytest.param({"serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["0.0.0.0/1", "128.0.0.0/1"]'},
+                 "loadBalancerSourceRanges", "128.0.0.0/1", id="lb-open-to-world-in-two-halves"),
     pytest.param({"logRetentionDays": "0"}, "logRetentionDays", "0", id="logRetentionDays-zero"),
     pytest.param({"registryKeepVersions": "0"}, "registryKeepVersions", "0", id="registryKeepVersions-zero"),
     pytest.param({"adminEmail": "not-an-email"}, "adminEmail", "not-an-email", id="adminEmail"),
@@ -403,6 +405,8 @@ def test_minimal_config_loads():
                  id="public-ui-opt-in"),
     pytest.param({"serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["198.51.100.0/24"]'},
                  "load_balancer_source_ranges", ("198.51.100.0/24",), id="lb-with-ranges"),
+    pytest.param({"serviceType": "InternalLoadBalancer", "loadBalancerSourceRanges": '["10.0.0.0/8"]'},
+                 "load_balancer_source_ranges", ("10.0.0.0/8",), id="internal-lb-private-slash-8"),
 ])
 def test_valid_values_are_accepted(overrides, attribute, expected):
     assert getattr(load(**overrides).airflow, attribute) == expected

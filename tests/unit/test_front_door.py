@@ -20,13 +20,15 @@ from tests.conftest import stack_config, stack_settings
 from tests.crd_schema import CRDS, validate
 
 HOST = "airflow.acme-data.io"
+# A public UI needs sign-in (uiAccess), and its base URL is the front door's (prod's placeholder removed).
+FRONT_DOOR = {"uiHost": HOST, "uiAccess": '{"Admin": ["user:ana@acme-data.io"]}', "baseUrl": ""}
 GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
 
 
 @pytest.fixture(scope="module")
 def public() -> Capture:
-    return run_program("prod", stack_config("prod", uiHost=HOST, uiDnsZone="acme-public"))
+    return run_program("prod", stack_config("prod", **FRONT_DOOR, uiDnsZone="acme-public"))
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +129,27 @@ def test_outputs_name_the_address_and_the_dns_record(public):
     assert {"certificatemanager.googleapis.com", "dns.googleapis.com"} <= apis
 
 
-def test_base_url_defaults_to_the_public_host():
-    assert stack_settings("dev", uiHost=HOST).airflow.base_url == f"https://{HOST}"
-    assert stack_settings("dev", uiHost=HOST, baseUrl="https://x.acme.io").airflow.base_url == "https://x.acme.io"
+def test_base_url_is_the_public_host():
+    assert stack_settings("dev", **FRONT_DOOR).airflow.base_url == f"https://{HOST}"
+    assert stack_settings("dev", **{**FRONT_DOOR, "baseUrl": f"https://{HOST}/"}).airflow.base_url == f"https://{HOST}"
+
+
+@pytest.mark.parametrize("base_url", ["https://x.acme.io", f"http://{HOST}", f"https://{HOST}/airflow"])
+def test_a_base_url_around_the_front_door_is_refused(base_url):
+    """Links to another host or to plain HTTP would send people around IAP; a sub-path is not routed."""
+    with pytest.raises(ConfigError) as info:
+        stack_settings("dev", **{**FRONT_DOOR, "baseUrl": base_url})
+    assert [p for p in info.value.problems if p.startswith(f"airflow-gke:baseUrl = '{base_url}'")
+            and "Fix: pulumi config rm airflow-gke:baseUrl" in p], info.value.problems
+
+
+@pytest.mark.parametrize("access", [None, "{}"])
+def test_a_public_ui_without_sign_in_is_refused_before_any_resource(access):
+    overrides = {**FRONT_DOOR, "uiAccess": access} if access else {"uiHost": HOST}
+    with pytest.raises(ConfigError) as info:
+        stack_settings("dev", **overrides)
+    assert [p for p in info.value.problems if p.startswith("airflow-gke:uiAccess ") and "uiHost" in p
+            and "Fix: pulumi config set --path 'airflow-gke:uiAccess.Admin[0]'" in p], info.value.problems
 
 
 # --- nothing public without uiHost ------------------------------------------------------------------
@@ -180,11 +200,11 @@ def deploy_settings(**overrides):
 @pytest.mark.parametrize("host", ["airflow.example.com", "ui.example.org", "airflow.test"])
 def test_a_placeholder_host_warns_offline_and_is_refused_at_pulumi_up(host, caplog):
     with caplog.at_level(logging.WARNING):
-        assert stack_settings("dev", uiHost=host).airflow.front_door.ui_host == host
+        assert stack_settings("dev", **{**FRONT_DOOR, "uiHost": host}).airflow.front_door.ui_host == host
     assert any("uiHost" in r.getMessage() and "`pulumi up` will refuse it" in r.getMessage() for r in caplog.records)
     with pytest.raises(ConfigError, match=r"airflow-gke:uiHost .*RFC 2606.*Fix: pulumi config set airflow-gke:uiHost"):
-        deploy_settings(uiHost=host)
-    assert deploy_settings(uiHost=HOST).airflow.front_door.ui_host == HOST
+        deploy_settings(**{**FRONT_DOOR, "uiHost": host})
+    assert deploy_settings(**FRONT_DOOR).airflow.front_door.ui_host == HOST
 
 
 @pytest.mark.parametrize("overrides, key", [
@@ -192,7 +212,7 @@ def test_a_placeholder_host_warns_offline_and_is_refused_at_pulumi_up(host, capl
     ({"uiHost": "*.acme.io"}, "uiHost"),
     ({"uiHost": "airflow"}, "uiHost"),
     ({"uiDnsZone": "acme-public"}, "uiDnsZone"),
-    ({"uiHost": HOST, "serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["100.64.0.0/16"]'}, "serviceType"),
+    ({**FRONT_DOOR, "serviceType": "LoadBalancer", "loadBalancerSourceRanges": '["100.64.0.0/16"]'}, "serviceType"),
 ])
 def test_bad_front_door_config_fails_early_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as info:
@@ -206,11 +226,12 @@ def stack_resources(capture: Capture) -> list[tuple[str, str, dict]]:
     return [(r.type, r.name, r.inputs) for r in capture.resources]
 
 
-def with_iap(resources):
+def without_iap(resources):
+    """The front door as a stack that skipped the config check would render it (the pack is a second line)."""
     out = copy.deepcopy(resources)
     for resource_type, _, props in out:
         if resource_type.endswith(":GCPBackendPolicy"):
-            props["spec"]["default"]["iap"] = {"enabled": True, "oauth2ClientSecret": {"name": "iap"}}
+            props["spec"]["default"].pop("iap")
     return out
 
 
@@ -224,15 +245,15 @@ def test_stacks_without_a_front_door_pass_the_exposure_policy(private):
     assert rules.external_exposure_findings(stack_resources(private)) == []
 
 
-def test_the_front_door_is_flagged_until_iap_signs_users_in(public):
+def test_the_front_door_passes_with_iap_and_is_flagged_without_it(public):
     from policy import rules
-    findings = rules.external_exposure_findings(stack_resources(public))
+    assert rules.external_exposure_findings(stack_resources(public)) == []
+    findings = rules.external_exposure_findings(without_iap(stack_resources(public)))
     assert len(findings) == 1 and "Service 'airflow-ui'" in findings[0] and "iap.enabled" in findings[0], findings
-    assert rules.external_exposure_findings(with_iap(stack_resources(public))) == []
 
 
 def _mutated(public, kind: str, mutate) -> list:
-    resources = with_iap(stack_resources(public))
+    resources = stack_resources(public)
     for resource_type, _, props in resources:
         if resource_type.endswith(f":{kind}") and (kind != "HTTPRoute" or
                                                    props["spec"]["parentRefs"][0]["sectionName"] == "http"):
@@ -258,10 +279,11 @@ def test_the_stack_policy_reports_through_the_engine_interface(public):
     from pulumi_policy import PolicyResource, StackValidationArgs
 
     from policy import rules
-    resources = [PolicyResource(t, p, f"urn:{n}", n, None, None, None, [], {}) for t, n, p in stack_resources(public)]
+    exposed = without_iap(stack_resources(public))
+    resources = [PolicyResource(t, p, f"urn:{n}", n, None, None, None, [], {}) for t, n, p in exposed]
     reported = []
     rules.STACK_POLICIES[0].validate(StackValidationArgs(resources), lambda m, urn=None: reported.append(m))
-    assert reported == rules.external_exposure_findings(stack_resources(public)) and reported
+    assert reported == rules.external_exposure_findings(exposed) and reported
 
 
 # --- cost ------------------------------------------------------------------------------------------

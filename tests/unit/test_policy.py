@@ -302,6 +302,9 @@ CASES = [
          drop(at("spec"), "loadBalancerSourceRanges"), "loadBalancerSourceRanges", base="k8s"),
     Case("lb-open-to-internet", "k8s-loadbalancer-source-ranges", SERVICE,
          set_(at("spec"), "loadBalancerSourceRanges", ["10.0.0.0/8", "0.0.0.0/0"]), "0.0.0.0/0", base="k8s"),
+    # the whole internet in two halves: no single entry is /0
+    Case("lb-open-in-two-halves", "k8s-loadbalancer-source-ranges", SERVICE,
+         set_(at("spec"), "loadBalancerSourceRanges", ["0.0.0.0/1", "128.0.0.0/1"]), "128.0.0.0/1", base="k8s"),
 ]
 
 

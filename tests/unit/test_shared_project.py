@@ -418,9 +418,12 @@ def test_two_front_doors_in_one_project_collide_only_on_a_shared_host():
     dev_config, _ = load_stack_file("dev")
     def front_door(prefix: str, host: str) -> Capture:
         return run_program(prefix, {**dev_config, "airflow-gke:namePrefix": prefix, "airflow-gke:uiHost": host,
+                                    "airflow-gke:uiAccess": '{"Admin": ["user:ana@acme-data.io"]}',
                                     "airflow-gke:uiDnsZone": "acme-public"})
     dev = front_door("airflow", "airflow.acme-data.io")
     assert dev.of_type("gcp:certificatemanager/certificate:Certificate")
     assert collisions(dev, front_door("staging", "staging.acme-data.io"), project) == []
     found = collisions(dev, front_door("staging", "airflow.acme-data.io"), project)
-    assert found and all("'dns record'" in c for c in found), found
+    # the host's A record, and each member's IAP grant (its condition is the host: request.host == HOST)
+    assert found and all("'dns record'" in c or "airflow.acme-data.io" in c for c in found), found
+    assert any("'dns record'" in c for c in found), found

@@ -96,6 +96,12 @@ def test_worker_roles_are_granted_to_the_worker_account_only(with_tasks):
     ("roles/owner", "basic role"), ("roles/editor", "basic role"), ("roles/viewer", "basic role"),
     ("roles/iam.serviceAccountTokenCreator", "acts as other service accounts"),
     ("roles/resourcemanager.projectIamAdmin", "IAM administrator"),
+    ("roles/iam.serviceAccountOpenIdTokenCreator", "acts as other service accounts"),
+    ("roles/secretmanager.secretAccessor", "every secret of the project"),
+    ("roles/secretmanager.admin", "every secret of the project"),
+    ("roles/container.developer", "runs pods as any Kubernetes"),
+    ("roles/compute.instanceAdmin.v1", "cluster's nodes"),
+    ("roles/iap.admin", "who may sign in"),
     ("bigquery.dataViewer", "roles/SERVICE.ROLE"), ("projects/someone-else/roles/reader", "custom role of this project"),
 ])
 def test_a_worker_role_a_task_must_not_hold_is_refused_before_any_resource(role, expected):

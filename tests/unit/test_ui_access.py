@@ -3,6 +3,7 @@ switched to the IAP auth manager with the role map and its modules (only when so
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -63,7 +64,8 @@ def test_each_member_gets_iap_access_once_whatever_its_roles():
 def test_the_backend_policy_turns_iap_on_only_when_someone_signs_in(signed_in):
     policy = next(m for m in _objects(signed_in) if m["kind"] == "GCPBackendPolicy")
     assert policy["spec"]["default"]["iap"] == {"enabled": True}
-    assert backend_policy_iap(load(uiHost=HOST).airflow) is None
+    signed = load(uiHost=HOST, uiAccess=json.dumps(ACCESS)).airflow
+    assert backend_policy_iap(dataclasses.replace(signed, ui_access={})) is None
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,9 @@ class AirflowSettingsArgs(TypedDict):
     """IAP's own OAuth 2.0 client id (with iap_client_secret); missing: the Google-managed client."""
     iap_client_secret: NotRequired[pulumi.Input[str]]
     """The secret of iap_client_id (stored in a Kubernetes Secret the GCPBackendPolicy names)."""
+    ui_backend_service_id: NotRequired[str]
+    """The numeric id of the UI's backend service, which IAP's assertions must name as their audience;
+    missing or empty: any backend service of the project."""
     front_door: NotRequired[UiHostArgs]
     """The UI's public HTTPS entry; missing: none."""
 

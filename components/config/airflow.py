@@ -13,7 +13,7 @@ from .front_door import front_door_base_url, read_front_door
 from .network import admits_much_of_the_internet
 from .reader import UP_REFUSES, _Reader
 from .settings import DEFAULT_AIRFLOW_IMAGE, DEFAULT_RESOURCES, AirflowSettings, ContainerResources
-from .ui_access import read_iap_oauth_client, read_ui_access
+from .ui_access import read_iap_oauth_client, read_ui_access, read_ui_backend_service_id
 
 SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "InternalLoadBalancer")
 # Where DAG files come from: a git-sync sidecar (tasks clone the branch head) or Airflow's versioned
@@ -210,6 +210,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         _check_production_endpoints(reader, environment, image, base_url, deploying)
     ui_access = read_ui_access(reader, front_door.enabled)
     iap_client_id, iap_client_secret = read_iap_oauth_client(reader, any(ui_access.values()))
+    ui_backend_service_id = read_ui_backend_service_id(reader, any(ui_access.values()))
     maintenance_cpu_limit = reader.string("maintenanceCpuLimit", "100m", pattern=_CPU,
                                           allowed="a CPU quantity such as 100m or 1", example="100m")
 
@@ -270,6 +271,7 @@ def _read_airflow(reader: _Reader, environment: str, deploying: bool = False,
         ui_access=tuple(ui_access.items()),
         iap_client_id=iap_client_id,
         iap_client_secret=iap_client_secret,
+        ui_backend_service_id=ui_backend_service_id,
         front_door=front_door,
     )
 

@@ -198,6 +198,9 @@ class AirflowSettings:
     # iapOAuthClientId/-Secret (ui_access.py): IAP's own OAuth client; empty/None: the Google-managed one.
     iap_client_id: str = ""
     iap_client_secret: Optional[pulumi.Output[str]] = None
+    # uiBackendServiceId (ui_access.py): the id IAP's assertion must name as its audience; "": any backend
+    # service of the project (known only after the first `pulumi up`, when GKE has created it).
+    ui_backend_service_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,47 @@ def read_iap_oauth_client(reader: _Reader, signs_in: bool) -> tuple[str, Optiona
         reader.fail("iapOAuthClientId", "", "set when airflow-gke:iapOAuthClientSecret is",
                     example="123456789012-abc123.apps.googleusercontent.com")
     return (client_id, client_secret) if client_id and client_secret is not None else ("", None)
+
+
+BACKEND_SERVICE_KEY = "uiBackendServiceId"
+# A Compute Engine resource id: an unsigned 64-bit integer the server assigns, in decimal
+# (https://cloud.google.com/compute/docs/reference/rest/v1/backendServices, field `id`): at most 20 digits.
+_BACKEND_SERVICE_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+LIST_BACKEND_SERVICES = 'gcloud compute backend-services list --filter="name~airflow-ui" --format="value(name)"'
+
+
+def describe_backend_service_id(name: str = "NAME") -> str:
+    return f"gcloud compute backend-services describe {name} --global --format='value(id)'"
+
+
+def read_ui_backend_service_id(reader: _Reader, signs_in: bool) -> str:
+    """The id of the UI's backend service that IAP's assertions must name, or "" (any of the project's).
+
+    IAP signs `aud` = /projects/PROJECT_NUMBER/global/backendServices/SERVICE_ID
+    (https://cloud.google.com/iap/docs/signed-headers-howto). GKE's Gateway controller creates that backend
+    service, so its id exists only after the first `pulumi up`: unset, the api-server accepts an assertion
+    IAP signed for any IAP backend of the project, which a caller inside the cluster could replay; the run
+    warns until it is pinned."""
+    raw = reader.raw(BACKEND_SERVICE_KEY)
+    if raw is not None and not signs_in:
+        reader.fail(BACKEND_SERVICE_KEY, raw, "set only together with airflow-gke:uiAccess (it pins the audience "
+                    "of IAP's assertion, and IAP is on only when someone may sign in)",
+                    fix=f"pulumi config rm {reader.full_key(BACKEND_SERVICE_KEY)}")
+        return ""
+    value = reader.string(BACKEND_SERVICE_KEY, "", pattern=_BACKEND_SERVICE_ID,
+                          allowed="the numeric id of the UI's backend service (digits only, no leading zero, as "
+                                  f"`{describe_backend_service_id()}` prints it)",
+                          example=f'"$({describe_backend_service_id()})"')
+    if signs_in and raw is None:
+        pulumi.log.warn(unpinned_audience_warning(reader.full_key(BACKEND_SERVICE_KEY)))
+    return value if _BACKEND_SERVICE_ID.match(value) else ""
+
+
+def unpinned_audience_warning(key: str) -> str:
+    return (f"{key} is unset: the api-server accepts an IAP assertion signed for ANY IAP-protected backend "
+            "service of this project, so a token a user got for another IAP app of the project (one this UI's "
+            "uiAccess may not name) is accepted if replayed from inside the cluster. GKE's Gateway creates the "
+            "UI's backend service during the first `pulumi up`; after it, pin the audience: "
+            f"{LIST_BACKEND_SERVICES} (the one whose name carries your namespace), then "
+            f"pulumi config set {key} $({describe_backend_service_id()}) && pulumi up (docs/sign-in.md)")
+

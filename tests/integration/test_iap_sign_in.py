@@ -19,18 +19,21 @@ from preview.harness import run_program
 from preview.render import write_outputs
 from tests.cloud_identity_stub import ACCESS_TOKEN, CloudIdentityStub, Group
 from tests.conftest import stack_config
-from tests.iap_tokens import PROJECT_NUMBER, JwkServer, Signer, unsigned
+from tests.iap_tokens import AUDIENCE, PROJECT_NUMBER, JwkServer, Signer, unsigned
 
 from .harness import API_CONTAINER_PORT, ROOT, admin_credentials, make_pod
 from .pod import find, free_port, load_manifests, secret_data, wait_until
 
 OPS_GROUP = "ops@example.com"
 ACCESS = {"Admin": ["user:ana@example.com"], "Op": [f"group:{OPS_GROUP}"], "Viewer": ["domain:example.com"]}
+# The audience pinned as after the second `pulumi up` (docs/sign-in.md): the test tokens' backend service.
+BACKEND_SERVICE_ID = AUDIENCE.rsplit("/", 1)[1]
 
 
 @pytest.fixture(scope="module")
 def signed_in_objects(rendered) -> list[dict]:
-    capture = run_program("dev", stack_config("dev", uiAccess=json.dumps(ACCESS), uiHost="airflow.acme-data.io"))
+    capture = run_program("dev", stack_config("dev", uiAccess=json.dumps(ACCESS), uiHost="airflow.acme-data.io",
+                                              uiBackendServiceId=BACKEND_SERVICE_ID))
     _, manifests_dir = write_outputs(capture, ROOT / "build" / "dev-iap")
     objects = load_manifests(manifests_dir)
     # Same stack, same database and secrets as the session's migrated database (mocks are deterministic).
@@ -109,6 +112,9 @@ def test_iap_identities_get_their_mapped_role_and_nothing_else(api_server, googl
     bad = {
         "expired": signer.token("ana@example.com", exp=int(time.time()) - 3600, iat=int(time.time()) - 4000),
         "wrong audience": signer.token("ana@example.com", aud="/projects/1/global/backendServices/2"),
+        # What IAP signs for another IAP app of this project: refused because uiBackendServiceId pins this one.
+        "another backend service of the project": signer.token(
+            "ana@example.com", aud=f"/projects/{PROJECT_NUMBER}/global/backendServices/5151515151"),
         "wrong issuer": signer.token("ana@example.com", iss="https://accounts.google.com"),
         "alg none": unsigned(admin),
         "another key": Signer().token("ana@example.com"),

@@ -139,7 +139,8 @@ def test_airflow_settings_round_trip_through_args():
         secrets_backend="secret-manager", secrets_prefix="af", secrets_project="p",
         airflow_config=(("core.parallelism", "64"), ("scheduler.min_file_process_interval", "30")),
         ui_access=(("Viewer", ("group:all@example.com",)), ("Admin", ("user:a@example.com",))),
-        iap_client_id="1-a.apps.googleusercontent.com", iap_client_secret=client_secret)
+        iap_client_id="1-a.apps.googleusercontent.com", iap_client_secret=client_secret,
+        ui_backend_service_id="4242424242")
     assert {f.name for f in dataclasses.fields(settings)
             if getattr(settings, f.name) == f.default} == set(), "every field differs from its default"
     assert settings_from_args(settings_args(settings)) == settings

@@ -63,12 +63,28 @@ def test_an_expired_token_says_so(google, verifier):
         verifier.verify(google.token(exp=1_000_000, iat=999_000))
 
 
+# What IAP signs for another IAP-protected backend service of the same project (another app, whose users
+# this UI's uiAccess may not name): only the service id differs from AUDIENCE.
+OTHER_BACKEND = f"/projects/{PROJECT_NUMBER}/global/backendServices/5151515151"
+
+
 def test_a_pinned_backend_service_refuses_the_projects_other_services(google, keys):
+    # airflow-gke:uiBackendServiceId -> AIRFLOW__IAP_AUTH__BACKEND_SERVICE_ID -> this pattern
+    # (auth/airflow_gke_auth_manager.py `verifier`).
     pinned = iap.IapVerifier(keys.write(google),
                              iap.audience_pattern(PROJECT_NUMBER, "4242424242"))
-    pinned.verify(google.token())
-    with pytest.raises(jwt.InvalidTokenError):
-        pinned.verify(google.token(aud=f"/projects/{PROJECT_NUMBER}/global/backendServices/1"))
+    assert pinned.verify(google.token())["aud"] == AUDIENCE
+    for audience in (OTHER_BACKEND, f"/projects/{PROJECT_NUMBER}/global/backendServices/1",
+                     AUDIENCE + "0", AUDIENCE[:-1]):  # a longer or shorter id is another service, not a prefix
+        # IapTokenError is an InvalidTokenError other than an expiry: the api-server answers 403.
+        with pytest.raises(iap.IapTokenError, match="not this backend service"):
+            pinned.verify(google.token(aud=audience))
+
+
+def test_unpinned_another_backend_service_of_the_project_is_accepted(google, verifier):
+    """The residual risk while airflow-gke:uiBackendServiceId is unset (the program warns): an assertion IAP
+    signed for another IAP app of the project verifies here too, if replayed past IAP (from in the cluster)."""
+    assert verifier.verify(google.token(aud=OTHER_BACKEND))["aud"] == OTHER_BACKEND
 
 
 def test_keys_are_fetched_once_and_refetched_for_a_new_kid(google, keys):

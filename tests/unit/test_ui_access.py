@@ -179,3 +179,78 @@ def test_a_whole_oauth_client_is_read():
     airflow = load_stack_config(config_with(secrets={"iapOAuthClientSecret": "s3cret"}, uiAccess=json.dumps(ACCESS),
                                             uiHost=HOST, iapOAuthClientId=CLIENT_ID)).airflow
     assert airflow.iap_client_id == CLIENT_ID and airflow.iap_client_secret is not None
+
+
+# --- the audience IAP's assertion must name: airflow-gke:uiBackendServiceId ----------------------------------
+
+BACKEND_ID = "4242424242"
+BACKEND_ENV = "AIRFLOW__IAP_AUTH__BACKEND_SERVICE_ID"
+
+
+@pytest.fixture(scope="module")
+def pinned():
+    return run_stack("dev", uiAccess=json.dumps(ACCESS), uiHost=HOST, uiBackendServiceId=BACKEND_ID)
+
+
+def _with_backend_env(capture) -> dict[str, str]:
+    """pod/container -> the env value, for every container of every pod the stack renders (task pod included)."""
+    from tests.unit.container_helpers import env, every_container
+    from tests.unit.test_task_access import pod_specs
+    return {f"{pod}/{c['name']}": env(c)[BACKEND_ENV]["value"] for pod, spec in pod_specs(capture).items()
+            for c in every_container(spec) if BACKEND_ENV in env(c)}
+
+
+def test_a_pinned_backend_service_reaches_the_api_server_only(pinned):
+    # Only the api-server verifies IAP's assertions (auth/airflow_gke_auth_manager.py `verifier`).
+    assert _with_backend_env(pinned) == {"Deployment/airflow/api-server": BACKEND_ID}
+    assert load(uiAccess=json.dumps(ACCESS), uiHost=HOST, uiBackendServiceId=BACKEND_ID).airflow \
+        .ui_backend_service_id == BACKEND_ID
+
+
+def test_unpinned_no_container_gets_the_variable(signed_in):
+    assert _with_backend_env(signed_in) == {}
+
+
+@pytest.mark.parametrize("value", ["abc", "42a", "-42", "0042", "42 42", "1" * 21,
+                                   "projects/1/global/backendServices/42"])
+def test_a_backend_service_id_that_is_not_digits_fails_before_any_resource(value):
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(uiAccess=json.dumps(ACCESS), uiHost=HOST, uiBackendServiceId=value))
+    problem = problem_for(info.value, "airflow-gke:uiBackendServiceId")
+    assert problem.startswith(f"airflow-gke:uiBackendServiceId = {value!r} is not allowed: the numeric id"), problem
+    assert "gcloud compute backend-services describe" in problem
+    assert_valid_set_command(problem, "airflow-gke:uiBackendServiceId")
+
+
+@pytest.mark.parametrize("overrides", [{}, {"uiHost": HOST}, {"uiHost": HOST, "uiAccess": "{}"}])
+def test_a_backend_service_id_without_iap_sign_in_is_refused(overrides):
+    # Nothing verifies an audience when nobody signs in through IAP: a pin there would be silently unused.
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with(uiBackendServiceId=BACKEND_ID, **overrides))
+    problem = problem_for(info.value, "airflow-gke:uiBackendServiceId")
+    assert "airflow-gke:uiAccess" in problem and BACKEND_ID in problem
+    assert assert_valid_set_command(problem, "airflow-gke:uiBackendServiceId")[2] == "rm"
+
+
+def _audience_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "airflow-gke:uiBackendServiceId is unset" in r.getMessage()]
+
+
+def test_unpinned_iap_sign_in_warns_once_with_the_second_up_step(caplog):
+    import logging
+    with caplog.at_level(logging.WARNING):
+        run_stack("dev", uiAccess=json.dumps(ACCESS), uiHost=HOST)
+    (warning,) = _audience_warnings(caplog)
+    assert "ANY IAP-protected backend service of this project" in warning
+    assert 'gcloud compute backend-services list --filter="name~airflow-ui"' in warning
+    assert ("pulumi config set airflow-gke:uiBackendServiceId $(gcloud compute backend-services describe NAME "
+            "--global --format='value(id)') && pulumi up") in warning
+
+
+@pytest.mark.parametrize("overrides", [{"uiAccess": json.dumps(ACCESS), "uiHost": HOST, "uiBackendServiceId": BACKEND_ID},
+                                       {}])  # pinned, or no IAP (no front door: uiHost needs uiAccess)
+def test_no_audience_warning_when_pinned_or_without_iap(caplog, overrides):
+    import logging
+    with caplog.at_level(logging.WARNING):  # the program under the engine's mocks: where pulumi.log reaches logging
+        run_stack("dev", **overrides)
+    assert _audience_warnings(caplog) == []

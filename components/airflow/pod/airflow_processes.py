@@ -89,7 +89,7 @@ def airflow_env(spec: WorkloadSpec, container: str = "") -> list[dict]:
         *long_running_env(spec.settings),
         *metrics_exporter.in_pod_statsd_env(),
         *secrets_backend_env(spec.settings),  # not on task pods: they ask the execution API (settings_env.py)
-        *iap_sign_in.sign_in_env(spec.settings),
+        *iap_sign_in.sign_in_env(spec.settings, container),
     ]
 
 

@@ -23,6 +23,7 @@ AUTH_DIR = Path(__file__).resolve().parents[3] / "auth"
 # ConfigMap keys = file names
 MODULES = ("airflow_gke_iap.py", "airflow_gke_groups.py", "airflow_gke_auth_manager.py")
 MODULE_DIR = f"{AIRFLOW_HOME}/config"
+API_SERVER = "api-server"  # the container that serves the UI and API, so the one IAP's assertions reach
 
 
 def signs_in_with_iap(settings: AirflowSettings) -> bool:
@@ -37,9 +38,15 @@ def role_map(settings: AirflowSettings) -> str:
     return json.dumps({role: list(members) for role, members in settings.ui_access}, sort_keys=True)
 
 
-def sign_in_env(settings: AirflowSettings) -> list[dict]:
-    """[iap_auth] of the Airflow processes: who gets which role (the keys come from Google's endpoint)."""
-    return [env_var("AIRFLOW__IAP_AUTH__ROLE_MAP", role_map(settings))] if signs_in_with_iap(settings) else []
+def sign_in_env(settings: AirflowSettings, container: str = "") -> list[dict]:
+    """[iap_auth] of the Airflow processes: who gets which role (the keys come from Google's endpoint), and
+    for the api-server, the only one that verifies IAP's assertions, the backend service they must name."""
+    if not signs_in_with_iap(settings):
+        return []
+    env = [env_var("AIRFLOW__IAP_AUTH__ROLE_MAP", role_map(settings))]
+    if container == API_SERVER and settings.ui_backend_service_id:
+        env.append(env_var("AIRFLOW__IAP_AUTH__BACKEND_SERVICE_ID", settings.ui_backend_service_id))
+    return env
 
 
 def module_mounts(settings: AirflowSettings) -> list[dict]:

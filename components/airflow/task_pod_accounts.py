@@ -59,6 +59,8 @@ def policy(spec: WorkloadSpec) -> dict:
             "matchConstraints": {
                 "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
                                    "resources": ["pods"]}],
+                # The API server labels every namespace with its name:
+                # https://kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-metadata-name
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
             },
             # Only what the scheduler creates: the ReplicaSet and Job controllers create the Airflow pods

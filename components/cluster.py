@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from .common import child_options, type_token
-from .config.rules import channel_supports_native_sidecars
+from .config.rules import channel_meets_minimum_version
 from .network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -64,8 +64,8 @@ class ClusterArgs(TypedDict):
     release_channel: NotRequired[str]
     """GKE release channel (default REGULAR)."""
     kubernetes_version: NotRequired[str]
-    """Pinned minimum control plane version, 1.29 or newer (native sidecars); unset or "": the release
-    channel chooses, and its default version is checked for native sidecars instead."""
+    """Pinned minimum control plane version, 1.30 or newer (native sidecars, ValidatingAdmissionPolicy v1);
+    unset or "": the release channel chooses, and its default version is checked instead."""
     node_machine_type: NotRequired[str]
     """Standard mode: machine type of the main node pool."""
     node_min_count: NotRequired[int]
@@ -253,7 +253,7 @@ class Cluster(pulumi.ComponentResource):
             location=args["location"], project=args["project"],
             opts=pulumi.InvokeOutputOptions(parent=self, depends_on=child_options(self, opts).depends_on))
         return versions.release_channel_default_version.apply(
-            lambda defaults: channel_supports_native_sidecars(channel, defaults))
+            lambda defaults: channel_meets_minimum_version(channel, defaults))
 
     def _node_pool(self, resource_name: str, cluster: gcp.container.Cluster, args: ClusterArgs, spot: bool,
                    opts: Optional[pulumi.ResourceOptions] = None) -> gcp.container.NodePool:

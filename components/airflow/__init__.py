@@ -28,6 +28,7 @@ Where to look, imports flowing down the list (each module imports only modules a
   pod_cleanup.py          the hourly CronJob deleting failed task pods after failedPodRetentionHours
   front_door.py           airflow-gke:uiHost: the Gateway, its routes, health check and backend policies
   access.py               Services, ServiceAccounts, RBAC, NetworkPolicies, PDB, Namespace
+  task_pod_accounts.py    the ValidatingAdmissionPolicy: which service accounts task pods may run as
   connections.py          the connection budget read back from rendered manifests
   scraping.py             the PodMonitoring for Managed Service for Prometheus
   workload.py             AirflowWorkload: Secrets, then every object above, as Pulumi resources

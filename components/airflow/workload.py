@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ..common import child_options, type_token
-from . import access, scraping
+from . import access, scraping, task_pod_accounts
 from .config_map import config_map
 from .dag_processor import dag_processor_deployment
 from .front_door import OBJECTS as FRONT_DOOR_OBJECTS
@@ -38,6 +38,10 @@ KINDS = {
     "Deployment": (k8s.apps.v1.Deployment, ("metadata", "spec")),
     "Job": (k8s.batch.v1.Job, ("metadata", "spec")),
     "CronJob": (k8s.batch.v1.CronJob, ("metadata", "spec")),
+    # Cluster-scoped (task_pod_accounts.py): what the scheduler's task pods may run as.
+    "ValidatingAdmissionPolicy": (k8s.admissionregistration.v1.ValidatingAdmissionPolicy, ("metadata", "spec")),
+    "ValidatingAdmissionPolicyBinding": (k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
+                                         ("metadata", "spec")),
     # Managed Service for Prometheus's CRD (scraping.py); GKE installs it with managed collection.
     "PodMonitoring": (k8s.apiextensions.CustomResource, ("metadata", "spec")),
 }
@@ -191,6 +195,11 @@ class AirflowWorkload(pulumi.ComponentResource):
         self._declare(f"{name}-pod-launcher", "Role", spec.apply(access.pod_launcher_role), opts, after_namespace)
         self._declare(f"{name}-pod-launcher", "RoleBinding", spec.apply(access.pod_launcher_binding), opts,
                       after_namespace)
+        # Before the scheduler runs (the Deployment waits for the binding): no task pod ever escapes it.
+        task_account_policy = self._declare(f"{name}-task-accounts", "ValidatingAdmissionPolicy",
+                                            spec.apply(task_pod_accounts.policy), opts)
+        scheduler_inputs = [self._declare(f"{name}-task-accounts", "ValidatingAdmissionPolicyBinding",
+                                          spec.apply(task_pod_accounts.binding), opts, [task_account_policy])]
         for index, policy_name in enumerate(access.NETWORK_POLICY_NAMES):
             self._declare(f"{name}-netpol-{policy_name}", "NetworkPolicy",
                           spec.apply(lambda s, i=index: access.network_policies(s)[i]), opts, after_namespace)
@@ -200,7 +209,7 @@ class AirflowWorkload(pulumi.ComponentResource):
         # Not after the Job: their pods wait for the migrated schema themselves (migrations_wait.py), so the
         # rollout overlaps the migration.
         self._declare(f"{name}-deployment", "Deployment", spec.apply(deployment), opts,
-                      after_namespace + workload_inputs)
+                      after_namespace + workload_inputs + scheduler_inputs)
         if git_bundle.is_git_bundle(settings):
             self._declare(f"{name}-dag-processor", "Deployment", spec.apply(dag_processor_deployment), opts,
                           after_namespace + workload_inputs)

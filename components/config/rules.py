@@ -19,8 +19,12 @@ CONTROL_PLANE_ACCESS = ("dns", "ip")
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(r) for r in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 
 # Native sidecars (init containers with restartPolicy: Always), which run the Cloud SQL Auth Proxy, need
-# Kubernetes 1.29 or newer: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
-MIN_KUBERNETES_MINOR = 29
+# Kubernetes 1.29 or newer: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/; the task
+# pods' ValidatingAdmissionPolicy (components/airflow/task_pod_accounts.py) needs admissionregistration.k8s.io/v1,
+# served from 1.30: https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/
+MIN_KUBERNETES_MINOR = 30
+# Why: said in every refusal of an older version.
+MIN_KUBERNETES_NEEDS = "native sidecars, ValidatingAdmissionPolicy v1"
 _MINOR = re.compile(r"^1\.(\d+)")
 
 
@@ -55,16 +59,16 @@ def check_database(reader: Reader, backup_retention_count: int, log_retention_da
 
 
 def check_kubernetes_version(reader: Reader, version: str) -> None:
-    """A pinned version must allow native sidecars; unset lets the release channel choose."""
+    """A pinned version must serve what the workload needs; unset lets the release channel choose."""
     minor = kubernetes_minor(version)
     if version and minor is not None and minor < MIN_KUBERNETES_MINOR:
         reader.fail("kubernetesVersion", version,
-                    f"1.{MIN_KUBERNETES_MINOR} or newer (native sidecar containers), or unset so the release "
+                    f"1.{MIN_KUBERNETES_MINOR} or newer ({MIN_KUBERNETES_NEEDS}), or unset so the release "
                     "channel chooses", fix="pulumi config rm airflow-gke:kubernetesVersion")
 
 
-def channel_supports_native_sidecars(channel: str, defaults: dict) -> str:
-    """The channel's default version allows native sidecars: returns the channel, else raises.
+def channel_meets_minimum_version(channel: str, defaults: dict) -> str:
+    """The channel's default version serves what the workload needs: returns the channel, else raises.
 
     `defaults` is the release channel -> default version map of container.getEngineVersions."""
     def supported(name: str) -> bool:
@@ -78,7 +82,8 @@ def channel_supports_native_sidecars(channel: str, defaults: dict) -> str:
            f"pulumi config set airflow-gke:kubernetesVersion 1.{MIN_KUBERNETES_MINOR}")
     raise ValueError(
         f"GKE release channel {channel} creates clusters at {(defaults or {}).get(channel) or 'an unknown version'} "
-        f"here; the Airflow pods need Kubernetes 1.{MIN_KUBERNETES_MINOR} or newer (native sidecars). Fix: {fix}")
+        f"here; the Airflow workload needs Kubernetes 1.{MIN_KUBERNETES_MINOR} or newer ({MIN_KUBERNETES_NEEDS}). "
+        f"Fix: {fix}")
 
 
 def documentation_ranges(cidrs: Sequence[str]) -> list[str]:

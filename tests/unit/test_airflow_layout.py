@@ -20,7 +20,7 @@ LAYERS = [
     {f"components.airflow.pod.{p.stem}" for p in (AIRFLOW / "pod").glob("*.py")} - {"components.airflow.pod.__init__"},
     {"components.airflow.config_map", "components.airflow.deployment", "components.airflow.dag_processor",
      "components.airflow.jobs", "components.airflow.pod_cleanup", "components.airflow.access", "components.airflow.connections",
-     "components.airflow.front_door", "components.airflow.fernet"},
+     "components.airflow.front_door", "components.airflow.fernet", "components.airflow.task_pod_accounts"},
     {"components.airflow.scraping"},  # the PodMonitoring: selects the pods access.py's policies open
     {"components.airflow.workload"},
 ]

@@ -117,24 +117,27 @@ def test_the_release_channel_chooses_the_version(dev, prod):
         assert cluster["releaseChannel"]["channel"] == "REGULAR"
 
 
-def test_a_pinned_version_is_sent_and_must_allow_native_sidecars():
+def test_a_pinned_version_is_sent_and_must_serve_what_the_workload_needs():
     assert run_stack("dev", kubernetesVersion="1.31").one(CLUSTER).inputs["minMasterVersion"] == "1.31"
+    assert run_stack("dev", kubernetesVersion="1.30").one(CLUSTER).inputs["minMasterVersion"] == "1.30"
+    # 1.29 has native sidecars but no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy.
     with pytest.raises(ConfigError) as info:
-        run_stack("dev", kubernetesVersion="1.28")
+        run_stack("dev", kubernetesVersion="1.29")
     (problem,) = info.value.problems
-    assert "1.29 or newer" in problem and problem.endswith("Fix: pulumi config rm airflow-gke:kubernetesVersion")
+    assert "1.30 or newer (native sidecars, ValidatingAdmissionPolicy v1)" in problem
+    assert problem.endswith("Fix: pulumi config rm airflow-gke:kubernetesVersion")
 
 
-def test_a_channel_whose_default_predates_native_sidecars_stops_the_cluster(monkeypatch):
+def test_a_channel_whose_default_predates_the_minimum_stops_the_cluster(monkeypatch):
     real = harness.engine_versions
 
     def old_regular(location, project):
         answer = real(location, project)
-        answer["releaseChannelDefaultVersion"] = {**answer["releaseChannelDefaultVersion"], "REGULAR": "1.28.15-gke.1"}
+        answer["releaseChannelDefaultVersion"] = {**answer["releaseChannelDefaultVersion"], "REGULAR": "1.29.15-gke.1"}
         return answer
 
     monkeypatch.setattr(harness, "engine_versions", old_regular)
-    with pytest.raises(Exception, match=r"release channel REGULAR creates clusters at 1\.28\.15-gke\.1 .*"
+    with pytest.raises(Exception, match=r"release channel REGULAR creates clusters at 1\.29\.15-gke\.1 .*"
                                         r"Fix: pulumi config set airflow-gke:releaseChannel STABLE"):
         run_stack("dev")
     monkeypatch.setattr(harness, "engine_versions", real)

@@ -655,6 +655,9 @@ def test_deployment_pod_annotations_are_plain_and_stable(dev):
 
 NAMESPACED = {"ServiceAccount", "ConfigMap", "Secret", "Service", "Role", "RoleBinding", "NetworkPolicy",
               "PodDisruptionBudget", "Deployment", "Job", "CronJob", "PodMonitoring"}
+# Cluster-scoped besides the Namespace: their name carries the namespace, so two workloads in one cluster
+# (each in its own namespace) never declare the same object.
+CLUSTER_SCOPED = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 @pytest.mark.parametrize("fixture, overrides", [("dev", {}), ("prod", {}), ("custom", CUSTOM)])
@@ -667,8 +670,10 @@ def test_namespace_labels_and_placement(request, fixture, overrides):
     assert namespaces[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for manifest in [*objects, pod_template(capture)]:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
-        assert kind in NAMESPACED | {"Namespace", "Pod"}, f"unexpected kind {kind}"
-        if kind != "Namespace":
+        assert kind in NAMESPACED | CLUSTER_SCOPED | {"Namespace", "Pod"}, f"unexpected kind {kind}"
+        if kind in CLUSTER_SCOPED:
+            assert "namespace" not in manifest["metadata"] and name.endswith(f"-{namespace}"), (kind, name)
+        elif kind != "Namespace":
             assert manifest["metadata"].get("namespace") == namespace, (kind, name)
         labels = manifest["metadata"].get("labels", {})
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",

@@ -1,7 +1,8 @@
 """Validation of custom resources (kinds kubernetes-validate cannot know) against the CRDs vendored in
 tests/crds/: jsonschema on the served version's openAPIV3Schema, made strict the way the API server
 treats a structural schema (it prunes unknown fields: https://kubernetes.io/docs/tasks/extend-kubernetes/
-custom-resources/custom-resource-definitions/#field-pruning), so a misspelt field is an error here."""
+custom-resources/custom-resource-definitions/#field-pruning), so a misspelt field is an error here; then the
+CRD's CEL rules (x-kubernetes-validations) with cel-python, in tests/crd_cel.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from tests import crd_cel
+
 CRDS = Path(__file__).resolve().parent / "crds"
 
 
 @lru_cache(maxsize=None)
-def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> strict JSON schema, for every served version of every vendored CRD."""
+def served_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema as vendored, for every served version of every vendored CRD."""
     found = {}
     for path in sorted(CRDS.glob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
@@ -26,8 +29,14 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
                 if version.get("served"):
-                    found[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+                    found[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
     return found
+
+
+@lru_cache(maxsize=None)
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict JSON schema."""
+    return {key: _strict(schema) for key, schema in served_schemas().items()}
 
 
 def _strict(schema: dict) -> dict:
@@ -60,5 +69,8 @@ def is_custom(manifest: dict) -> bool:
 
 
 def validate(manifest: dict) -> None:
-    """Raises jsonschema.ValidationError when `manifest` does not fit its CRD."""
-    jsonschema.validate(manifest, crd_schemas()[(manifest["apiVersion"], manifest["kind"])])
+    """Raises jsonschema.ValidationError when `manifest` does not fit its CRD's schema, crd_cel.RuleViolation when
+    it breaks one of its CEL rules (crd_cel.RuleError when a rule cannot be evaluated here)."""
+    key = (manifest["apiVersion"], manifest["kind"])
+    jsonschema.validate(manifest, crd_schemas()[key])
+    crd_cel.check(manifest, served_schemas()[key])

@@ -81,10 +81,19 @@ def known_options() -> dict[str, str]:
     return {f"{section}.{key}": kind for section, keys in reference()["options"].items() for key, kind in keys.items()}
 
 
+# Sections no Airflow release documents: the program's own auth manager's (auth/airflow_gke_iap.py), set
+# from stack keys only (components/airflow/pod/iap_sign_in.py).
+OWNED_SECTIONS: Mapping[str, str] = {
+    "iap_auth": "the IAP sign-in's own section: airflow-gke:uiAccess (role_map), airflow-gke:uiBackendServiceId "
+                "(backend_service_id)",
+}
+
+
 def owner_of(name: str) -> Optional[str]:
-    """What to use instead of an owned `section.key` (or its _cmd/_secret variant), else None."""
+    """What to use instead of an owned `section.key` (or its _cmd/_secret variant, or a key of an owned
+    section), else None."""
     base = re.sub(r"_(cmd|secret)$", "", name)
-    return OWNED.get(name) or OWNED.get(base)
+    return OWNED.get(name) or OWNED.get(base) or OWNED_SECTIONS.get(name.rsplit(".", 1)[0])
 
 
 def env_name(name: str) -> str:

@@ -14,7 +14,7 @@ import yaml
 
 from components.airflow.pod.settings_env import SECRET_MANAGER_BACKEND
 from components.config import ConfigError
-from components.config.airflow_overrides import OWNED, env_name
+from components.config.airflow_overrides import OWNED, OWNED_SECTIONS, env_name
 from components.identity import SECRET_ACCESSOR_ROLE
 from components.ui_access import IAP_ACCESSOR_ROLE
 from preview.harness import Capture
@@ -88,9 +88,10 @@ def test_every_airflow_setting_the_team_stack_renders_is_owned_or_the_sign_in_se
     """The IAP stack renders the auth manager's own section besides OWNED and the user's airflowConfig; the
     latter cannot reach the former."""
     rendered = {name for c in airflow_containers(team).values() for name in env(c) if name.startswith("AIRFLOW__")}
-    sign_in = {name for name in rendered if name.startswith("AIRFLOW__IAP_AUTH__")}
+    sign_in = {name for name in rendered for section in OWNED_SECTIONS if name.startswith(f"AIRFLOW__{section.upper()}__")}
     users = {env_name(key) for key in json.loads(TEAM["airflowConfig"])}
     assert sign_in and rendered - sign_in - users - {env_name(key) for key in OWNED} == set()
     with pytest.raises(ConfigError) as info:
         stack_settings(STACK, **{**TEAM, "airflowConfig": json.dumps({"iap_auth.role_map": "{}"})})
-    assert [p for p in info.value.problems if p.startswith("airflow-gke:airflowConfig") and "iap_auth" in p]
+    assert [p for p in info.value.problems if p.startswith("airflow-gke:airflowConfig") and "iap_auth" in p
+            and "airflow-gke:uiAccess" in p]

@@ -26,7 +26,9 @@ REFUSED_ROLES = {
     "roles/iam.serviceAccountTokenCreator": "a role that acts as other service accounts",
     "roles/iam.serviceAccountUser": "a role that acts as other service accounts",
     "roles/iam.workloadIdentityUser": "a role that acts as other service accounts",
-    # Mints ID tokens for any service account: IAP would accept them as the CI caller in uiAccess.
+    # Mints ID tokens for any service account: IAP would accept them as the CI caller in uiAccess
+    # (https://cloud.google.com/iam/docs/service-account-permissions#id-tokens,
+    # https://cloud.google.com/iap/docs/authentication-howto).
     "roles/iam.serviceAccountOpenIdTokenCreator": "a role that acts as other service accounts",
     # Project-wide Secret Manager roles read or overwrite every secret, past the prefix-scoped grant
     # (https://cloud.google.com/secret-manager/docs/access-control).

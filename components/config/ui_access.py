@@ -48,19 +48,25 @@ def member_problem(member: Any) -> str | None:
 
 def read_ui_access(reader: _Reader, has_front_door: bool) -> Mapping[str, tuple[str, ...]]:
     """The validated role -> members map (roles in AIRFLOW_ROLES order, members as given, de-duplicated).
-    IAP sits on the front door's load balancer: without airflow-gke:uiHost nobody could sign in."""
-    raw = reader.raw(KEY)
-    if has_front_door and raw in (None, {}, "{}"):
-        # The front door is public: without IAP the password form is all that guards it (and the policy
-        # pack's external-ui-tls-and-sign-in refuses such a stack). Say so before any resource.
-        reader.fail(KEY, raw or {}, "at least one member when airflow-gke:uiHost is set (the public UI signs "
-                    "people in with Google through IAP)", fix=reader.path_fix(f"{KEY}.Admin[0]", "user:you@your-company.com"))
-        return {}
-    if raw is None:
-        return {}
-    if not has_front_door and raw not in ({}, "{}"):
+    The two come together: IAP sits on the front door's load balancer (without airflow-gke:uiHost nobody could
+    sign in), and a public front door without IAP would leave the password form as all that guards it (the
+    policy pack's external-ui-tls-and-sign-in refuses such a stack; this says so before any resource). Judged
+    on the parsed map, so `{"Admin": []}` counts as nobody."""
+    problems_before = len(reader.problems)
+    access = _parse_ui_access(reader, reader.raw(KEY))
+    if access and not has_front_door:
         reader.fail("uiHost", "", "set when airflow-gke:uiAccess is (IAP signs people in at the front door)",
                     example="airflow.your-company.com")
+    if has_front_door and not access and len(reader.problems) == problems_before:
+        reader.fail(KEY, reader.raw(KEY) or {}, "at least one member when airflow-gke:uiHost is set (the public UI "
+                    "signs people in with Google through IAP)",
+                    fix=reader.path_fix(f"{KEY}.Admin[0]", "user:you@your-company.com"))
+    return access
+
+
+def _parse_ui_access(reader: _Reader, raw) -> Mapping[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
@@ -156,4 +162,3 @@ def unpinned_audience_warning(key: str) -> str:
             "UI's backend service during the first `pulumi up`; after it, pin the audience: "
             f"{LIST_BACKEND_SERVICES} (the one whose name carries your namespace), then "
             f"pulumi config set {key} $({describe_backend_service_id()}) && pulumi up (docs/sign-in.md)")
-

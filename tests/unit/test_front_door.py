@@ -143,7 +143,7 @@ def test_a_base_url_around_the_front_door_is_refused(base_url):
             and "Fix: pulumi config rm airflow-gke:baseUrl" in p], info.value.problems
 
 
-@pytest.mark.parametrize("access", [None, "{}"])
+@pytest.mark.parametrize("access", [None, "{}", '{"Admin": []}'])  # an empty role is nobody too
 def test_a_public_ui_without_sign_in_is_refused_before_any_resource(access):
     overrides = {**FRONT_DOOR, "uiAccess": access} if access else {"uiHost": HOST}
     with pytest.raises(ConfigError) as info:

@@ -524,3 +524,12 @@ def test_unknown_values_in_messages_do_not_hide_a_violation():
                              "settings": {"deletionProtectionEnabled": True, "ipConfiguration": {"ipv4Enabled": False},
                                           "backupConfiguration": {"enabled": True,
                                                                   "pointInTimeRecoveryEnabled": True}}}, BAD) == []
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1", "8.0.0.0/7", "8.0.0.0/8", "10.0.0.0/8",
+                                  "172.16.0.0/12", "203.0.113.0/24"])
+def test_the_config_and_the_pack_agree_on_what_is_open(cidr):
+    """Two copies of one bound (the pack runs in its own venv and imports nothing of the program's): the config
+    refuses at preview exactly the source ranges the pack would flag later."""
+    from components.config.network import admits_much_of_the_internet
+    assert admits_much_of_the_internet(cidr) == rules._is_open_cidr(cidr)

@@ -12,17 +12,16 @@ import copy
 import json
 from dataclasses import dataclass
 
-import celpy
 import kubernetes_validate
 import pytest
 import yaml
-from celpy import celtypes
 
 from components.airflow.workload_spec import AIRFLOW_KSA, WORKER_KSA
 from components.config import MIN_KUBERNETES_MINOR, ConfigError
 from components.config.task_access import task_ksa
 from preview.harness import Capture
 from tests.conftest import kubernetes_schema_version, run_stack, stack_settings
+from tests.unit.test_ci_identity import cel
 
 POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
@@ -33,14 +32,6 @@ JOB_CONTROLLER = "system:serviceaccount:kube-system:job-controller"
 
 
 # --- the API server's side, as documented ----------------------------------------------------------
-
-def cel(expression: str, activation: dict):
-    environment = celpy.Environment()
-    result = environment.program(environment.compile(expression)).evaluate(activation)
-    if isinstance(result, celpy.CELEvalError):
-        raise result  # failurePolicy Fail: an error refuses; the tests want to see it
-    return result
-
 
 @dataclass
 class Decision:
@@ -63,14 +54,14 @@ def admit(policy: dict, pod: dict, username: str, namespace: str, operation: str
     request = {"operation": operation, "namespace": namespace, "userInfo": {"username": username},
                "kind": {"group": "", "version": "v1", "kind": "Pod"},
                "resource": {"group": "", "version": "v1", "resource": "pods"}}
-    activation = celpy.json_to_cel({"object": pod, "oldObject": None, "request": request})
+    # cel() raises on an evaluation error: failurePolicy Fail refuses then, and the tests want to see it
+    activation = {"object": pod, "oldObject": None, "request": request}
     if not all(cel(c["expression"], activation) for c in spec.get("matchConditions", [])):
         return Decision(False, True, [])
     variables = {}
     for variable in spec.get("variables", []):  # in order: each may read the ones before it
-        variables[variable["name"]] = cel(variable["expression"], {**activation, "variables":
-                                                                   celtypes.MapType(variables)})
-    activation["variables"] = celtypes.MapType(variables)
+        variables[variable["name"]] = cel(variable["expression"], {**activation, "variables": variables})
+    activation["variables"] = variables
     messages = []
     for validation in spec["validations"]:
         if not cel(validation["expression"], activation):
